@@ -1,0 +1,144 @@
+"""From ExpandNet's relative output to display light: calibration, expansion gain, soft shoulder.
+
+Why. ExpandNet returns *relative* linear HDR in [0, 1] with no absolute level, and the authors'
+weights do not return the SDR picture's mid-tones unchanged either: on real frames the relation
+between the network's luminance and the SDR's linear luminance is a power law with a log-log slope
+well away from 1, and it varies from frame to frame. Used as is (or scaled by one constant), the
+result would change the grade of every well-exposed pixel and pump from frame to frame. A video
+up-conversion must instead keep the SDR grade where the SDR was fine, and let the network add only
+what the SDR lost: light above its clipping point.
+
+How. Per frame:
+
+1. SDR in an HDR container (ITU-R BT.2408-7): the SDR signal is decoded with the BT.1886 EOTF
+   (relative, 1.0 = SDR white) and SDR white is placed at 203 cd/m².
+2. Fit: on *well-exposed* pixels (every channel of the SDR signal within ``[fit_lo, fit_hi]``) a
+   least-squares line in log-log space, ``log Y_sdr ≈ a + b·log Y_net`` (BT.709 luminance of
+   both), gives the frame's mapping ``f(y) = e^a · y^b`` from network output to SDR-relative light.
+   Frames with too few such pixels get the caller's fallback (the last good parameters, or
+   :data:`DEFAULT_PARAMS`). The parameters ``(a, b)`` are returned per frame so that temporal
+   processing can smooth them.
+3. Expansion gain: ``d = log f(Y_net) − log Y_sdr``, kept only where it raises light (d ≥ 0)
+   and only where the SDR was near or at clipping: weighted by a smoothstep of the SDR's largest
+   channel from ``blend_lo`` to ``blend_hi``. Elsewhere the gain is exactly 1, so mid-tones land
+   where the SDR put them (the BT.2408 picture), whatever the fit. The gain multiplies all three
+   channels, so hue comes from the SDR.
+4. Soft shoulder: luminance above SDR white is compressed towards the configured peak with
+   ``y = k + (P − k)·(1 − exp(−(x − k)/(P − k)))`` (continuous in value and slope at the knee
+   ``k``, approaching the peak ``P`` without a hard clip); RGB are scaled by the same factor.
+
+Shapes: SDR signal and network output (B, 3, H, W) in [0, 1]; log gain (B, 1, H, W), natural log;
+parameters (B, 2) = (a, b).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .colour import LUMA_BT709, SDR_WHITE_NITS, luminance
+
+__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "expansion_log_gain", "soft_shoulder"]
+
+DEFAULT_PARAMS = (0.0, 1.0)
+"""(a, b) used when a frame has too few well-exposed pixels and no previous fit: identity."""
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Parameters of the calibration (signal thresholds are SDR code values in [0, 1])."""
+
+    white_nits: float = SDR_WHITE_NITS
+    peak_nits: float = 1000.0
+    fit_lo: float = 0.06
+    fit_hi: float = 0.85
+    blend_lo: float = 0.80
+    blend_hi: float = 0.97
+    min_fraction: float = 0.02
+    slope_min: float = 0.25
+    slope_max: float = 4.0
+
+    @property
+    def knee_nits(self) -> float:
+        """Where the shoulder starts: SDR white, or half the peak for peaks below 406 cd/m²."""
+        return min(self.white_nits, 0.5 * self.peak_nits)
+
+
+def fit_params(
+    sdr_signal: torch.Tensor,
+    sdr_linear: torch.Tensor,
+    net: torch.Tensor,
+    cfg: CalibrationConfig,
+    fallback: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit ``log Y_sdr ≈ a + b·log Y_net`` per frame on well-exposed pixels.
+
+    sdr_signal (B, 3, H, W) display-encoded [0, 1]; sdr_linear (B, 3, H, W) relative linear;
+    net (B, 3, H, W) relative linear network output. fallback (2,) or (B, 2) for frames that
+    cannot be fitted. Returns params (B, 2) = (a, b) and confidence (B,) in [0, 1] (0: fallback).
+    """
+    b = sdr_signal.shape[0]
+    lo, hi = sdr_signal.amin(dim=1), sdr_signal.amax(dim=1)
+    mask = ((lo >= cfg.fit_lo) & (hi <= cfg.fit_hi)).flatten(1).to(net.dtype)  # (B, N)
+    x = torch.log(luminance(net, LUMA_BT709).clamp(min=_EPS)).flatten(1)
+    y = torch.log(luminance(sdr_linear, LUMA_BT709).clamp(min=_EPS)).flatten(1)
+    n = mask.sum(1)
+    safe_n = n.clamp(min=1)
+    mx = (mask * x).sum(1) / safe_n
+    my = (mask * y).sum(1) / safe_n
+    dx, dy = (x - mx[:, None]) * mask, (y - my[:, None]) * mask
+    var = (dx * dx).sum(1) / safe_n
+    cov = (dx * dy).sum(1) / safe_n
+    slope = (cov / var.clamp(min=1e-8)).clamp(cfg.slope_min, cfg.slope_max)
+    # too little spread to fit a slope: keep b = 1 and match the means
+    flat = var < 1e-4
+    slope = torch.where(flat, torch.ones_like(slope), slope)
+    a = my - slope * mx
+    params = torch.stack((a, slope), dim=1)
+    fraction = n / mask.shape[1]
+    ok = fraction >= cfg.min_fraction
+    if fallback is None:
+        fallback = torch.tensor(DEFAULT_PARAMS, dtype=params.dtype, device=params.device)
+    fallback = fallback.to(params).expand(b, 2)
+    params = torch.where(ok[:, None], params, fallback)
+    confidence = torch.where(ok, (fraction / 0.25).clamp(max=1.0), torch.zeros_like(fraction))
+    return params, confidence
+
+
+def highlight_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor:
+    """Where expansion may act: smoothstep of the SDR's largest channel, (B, 3, H, W) → (B, 1, H, W)."""
+    m = sdr_signal.amax(dim=1, keepdim=True)
+    t = ((m - cfg.blend_lo) / (cfg.blend_hi - cfg.blend_lo)).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def raw_log_gain(sdr_linear: torch.Tensor, net: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """Unweighted log gain ``max(0, log f(Y_net) − log Y_sdr)``, (B, 1, H, W), natural log."""
+    a = params[:, 0].view(-1, 1, 1, 1)
+    b = params[:, 1].view(-1, 1, 1, 1)
+    log_exp = a + b * torch.log(luminance(net, LUMA_BT709).clamp(min=_EPS))
+    log_sdr = torch.log(luminance(sdr_linear, LUMA_BT709).clamp(min=_EPS))
+    return (log_exp - log_sdr).clamp(min=0)
+
+
+def expansion_log_gain(
+    sdr_signal: torch.Tensor, sdr_linear: torch.Tensor, net: torch.Tensor, params: torch.Tensor, cfg: CalibrationConfig
+) -> torch.Tensor:
+    """Per-pixel log gain (B, 1, H, W) ≥ 0 to apply to the SDR-in-HDR picture (see module doc, step 3)."""
+    return highlight_weight(sdr_signal, cfg) * raw_log_gain(sdr_linear, net, params)
+
+
+def soft_shoulder(rgb_nits: torch.Tensor, knee: float, peak: float) -> torch.Tensor:
+    """Compress luminance above ``knee`` towards ``peak`` (cd/m²), scaling RGB (B, 3, H, W) alike.
+
+    Luminance is BT.2020 (the input must be BT.2020 linear light in cd/m²); values at or below the
+    knee are unchanged. Each channel is then clamped to ``peak``.
+    """
+    y = luminance(rgb_nits).clamp(min=_EPS)
+    span = peak - knee
+    compressed = knee + span * (1 - torch.exp(-(y - knee).clamp(min=0) / span))
+    scale = torch.where(y > knee, compressed / y, torch.ones_like(y))
+    return (rgb_nits * scale).clamp(0, peak)

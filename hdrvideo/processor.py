@@ -1,0 +1,227 @@
+"""The frame processor: a batch of decoded SDR frames in, HDR frames in the target encoding out.
+
+Stages, all batched tensor code on the model's device (data flows one way):
+
+    SDR uint8/uint16 RGB (B, H, W, 3)
+      → signal (B, 3, H, W) [0, 1] ─┬─ ExpandNet (optionally on a reduced frame) → relative HDR
+                                    └─ BT.1886 decode → SDR linear, relative (1 = SDR white)
+      → calibration fit (a, b) per frame        [temporal hook: smooth the parameters]
+      → log expansion gain (B, 1, H, W)         [temporal hook: filter the gain]
+      → SDR linear · gain · 203 cd/m², BT.709 → BT.2020, soft shoulder to the peak (cd/m²)
+      → PQ or HLG signal (B, 3, H, W), BT.2020
+      → Y'CbCr BT.2020 NCL, 4:2:0 left-sited, 10-bit limited-range codes
+    only the 10-bit planes (and small per-frame statistics) travel back to the host.
+
+``convert``, ``stream``, ``bench`` and ``eval`` all go through :class:`FrameProcessor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import colour
+from .calibrate import CalibrationConfig, expansion_log_gain, fit_params, highlight_weight, raw_log_gain, soft_shoulder
+from .model import ExpandNet
+from .ycbcr import chroma_downsample_420, quantize_planes, rgb_to_ycbcr
+
+__all__ = ["FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
+
+TRANSFERS = ("pq", "hlg")
+
+
+class TemporalHook(Protocol):
+    """What temporal processing plugs into (issue 4): both calls see frames in display order."""
+
+    def smooth_params(self, sdr_signal: torch.Tensor, params: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        """(B, 2) fitted parameters → (B, 2) smoothed parameters."""
+        ...
+
+    def filter_gain(self, sdr_signal: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) log gain → (B, 1, H, W) filtered log gain."""
+        ...
+
+
+@dataclass
+class HDRBatch:
+    """The processor's output for B frames.
+
+    y: (B, H, W) uint16 luma codes; uv: (B, 2, H/2, W/2) uint16 Cb, Cr codes (10-bit, limited).
+    max_cll, max_fall: (B,) per-frame max and mean of max(R, G, B), cd/m² (before quantisation).
+    params: (B, 2) calibration (a, b) actually used. signal: (B, 3, H, W) PQ/HLG BT.2020 R'G'B'
+    in [0, 1] on the processor's device, kept only when asked for.
+    """
+
+    y: np.ndarray
+    uv: np.ndarray
+    max_cll: np.ndarray
+    max_fall: np.ndarray
+    params: np.ndarray
+    signal: torch.Tensor | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """(B, H, W, 3) uint8 / uint16 / float RGB → (B, 3, H, W) float32 signal in [0, 1] on device."""
+    t = torch.as_tensor(frames)
+    if t.ndim == 3:
+        t = t.unsqueeze(0)
+    if t.ndim != 4 or t.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
+    t = t.to(device, non_blocking=True)
+    if t.dtype == torch.uint8:
+        scale = 255.0
+    elif t.dtype in (torch.uint16, torch.int32):
+        scale = 65535.0
+    else:
+        scale = 1.0
+    return (t.permute(0, 3, 1, 2).to(torch.float32) / scale).contiguous()
+
+
+def encode_transfer(nits: torch.Tensor, transfer: str, peak_nits: float) -> torch.Tensor:
+    """BT.2020 display light (B, 3, H, W) in cd/m² → PQ (SMPTE ST 2084) or HLG (BT.2100) signal [0, 1]."""
+    if transfer == "pq":
+        return colour.pq_inverse_eotf(nits)
+    if transfer == "hlg":
+        return colour.hlg_oetf(colour.hlg_inverse_ootf(nits, peak_nits)).clamp(0, 1)
+    raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
+
+
+class FrameProcessor:
+    """SDR frames → HDR frames (PQ or HLG, BT.2020, 10-bit Y'CbCr 4:2:0 planes).
+
+    model: an ExpandNet (its device and dtype are used), or None for the SDR-in-HDR mapping of
+    BT.2408 alone (no expansion; the "null" pipeline of the benchmark and the eval baseline).
+    transfer: "pq" or "hlg". peak_nits: highest light the output may hold (HDR10 mastering peak,
+    or HLG's nominal display peak). sdr_eotf: how the SDR is decoded, "bt1886" (default; BT.2408)
+    or "srgb". net_long_side: run the network on the frame scaled down to this long side and
+    carry its gain up to full resolution (fast mode); None runs it at full resolution.
+    tile: tile size for the full-resolution branches (bounds GPU memory), None for whole frames.
+    temporal: an optional :class:`TemporalHook`.
+    """
+
+    def __init__(
+        self,
+        model: ExpandNet | None,
+        transfer: str = "pq",
+        peak_nits: float = 1000.0,
+        *,
+        sdr_eotf: str = "bt1886",
+        net_long_side: int | None = None,
+        tile: int | None = None,
+        device: str | torch.device | None = None,
+        temporal: TemporalHook | None = None,
+    ) -> None:
+        if transfer not in TRANSFERS:
+            raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
+        if sdr_eotf not in ("bt1886", "srgb"):
+            raise ValueError(f"unknown SDR EOTF {sdr_eotf!r}; choose bt1886 or srgb")
+        if not 100.0 < peak_nits <= 10000.0:
+            raise ValueError(f"peak must be in (100, 10000] cd/m², got {peak_nits}")
+        self.model = model
+        if model is not None:
+            p = next(model.parameters())
+            self.device, self.model_dtype = p.device, p.dtype
+        else:
+            self.device, self.model_dtype = torch.device(device or "cpu"), torch.float32
+        self.transfer = transfer
+        self.cfg = CalibrationConfig(peak_nits=float(peak_nits))
+        self.sdr_eotf = sdr_eotf
+        self.net_long_side = net_long_side
+        self.tile = tile
+        self.temporal = temporal
+        self._last_params: torch.Tensor | None = None
+
+    # -- stages ---------------------------------------------------------------------------
+    def decode_sdr(self, signal: torch.Tensor) -> torch.Tensor:
+        """SDR signal (B, 3, H, W) → relative linear light (1 = SDR white), BT.709 primaries."""
+        return colour.bt1886_eotf(signal) if self.sdr_eotf == "bt1886" else colour.srgb_eotf(signal)
+
+    def _net_input_size(self, h: int, w: int) -> tuple[int, int] | None:
+        if self.net_long_side is None or max(h, w) <= self.net_long_side:
+            return None
+        s = self.net_long_side / max(h, w)
+        return max(1, round(h * s)), max(1, round(w * s))
+
+    @torch.no_grad()
+    def expand(self, signal: torch.Tensor) -> torch.Tensor:
+        """ExpandNet on the signal (B, 3, h, w) → relative linear HDR (B, 3, h, w), float32."""
+        assert self.model is not None
+        x = signal.to(self.model_dtype)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x, tile=self.tile).float()
+
+    @torch.no_grad()
+    def log_gain(self, signal: torch.Tensor, sdr_linear: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fit the calibration and compute the per-pixel expansion: → log gain (B, 1, H, W), params (B, 2)."""
+        b, _, h, w = signal.shape
+        if self.model is None:
+            return signal.new_zeros(b, 1, h, w), signal.new_tensor([0.0, 1.0]).expand(b, 2)
+        small = self._net_input_size(h, w)
+        if small is None:
+            net_in, lin_in = signal, sdr_linear
+        else:
+            net_in = F.interpolate(signal, size=small, mode="area")
+            lin_in = self.decode_sdr(net_in)
+        net = self.expand(net_in)
+        params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
+        if self.temporal is not None:
+            params = self.temporal.smooth_params(signal, params, confidence)
+        self._last_params = params[-1].detach()
+        if small is None:
+            gain = expansion_log_gain(signal, sdr_linear, net, params, self.cfg)
+        else:
+            # the raw gain is smooth where it matters (inside clipped areas): carry it up
+            # bilinearly, and take the edges from the full-resolution SDR through the weight
+            raw = raw_log_gain(lin_in, net, params)
+            raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
+            gain = highlight_weight(signal, self.cfg) * raw
+        if self.temporal is not None:
+            gain = self.temporal.filter_gain(signal, gain)
+        return gain, params
+
+    @torch.no_grad()
+    def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+        """SDR linear (B, 3, H, W) BT.709 relative and log gain → BT.2020 display light, cd/m²."""
+        nits709 = sdr_linear * torch.exp(log_gain) * self.cfg.white_nits
+        nits = colour.rgb_to_rgb(nits709, colour.BT709_TO_BT2020)
+        return soft_shoulder(nits, self.cfg.knee_nits, self.cfg.peak_nits)
+
+    # -- the whole path -------------------------------------------------------------------
+    @torch.no_grad()
+    def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:
+        """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`."""
+        signal = sdr_to_tensor(frames, self.device)
+        _, _, h, w = signal.shape
+        if h % 2 or w % 2:
+            raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
+        sdr_linear = self.decode_sdr(signal)
+        gain, params = self.log_gain(signal, sdr_linear)
+        nits = self.to_display(sdr_linear, gain)
+        max_rgb = nits.amax(dim=1)
+        stats = torch.stack((max_rgb.flatten(1).amax(1), max_rgb.flatten(1).mean(1)), dim=1)
+        hdr = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
+        ycc = rgb_to_ycbcr(hdr, "bt2020")
+        y, uv = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
+        y = y.to(torch.int16).cpu().numpy().view(np.uint16)
+        uv = uv.to(torch.int16).cpu().numpy().view(np.uint16)
+        stats = stats.cpu().numpy()
+        return HDRBatch(
+            y=y,
+            uv=uv,
+            max_cll=stats[:, 0],
+            max_fall=stats[:, 1],
+            params=params.float().cpu().numpy(),
+            signal=hdr if keep_signal else None,
+        )
+
+    def reset(self) -> None:
+        """Forget state carried between batches (call between unrelated clips)."""
+        self._last_params = None

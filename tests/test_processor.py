@@ -1,0 +1,89 @@
+"""The frame processor: planes, statistics, transfers, fast mode, input types."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hdrvideo import colour as C
+from hdrvideo.processor import FrameProcessor
+from hdrvideo.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
+
+
+def _frames(b=2, h=48, w=64, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    f = rng.integers(20, 200, size=(b, h, w, 3), dtype=np.uint8)
+    f[:, 10:20, 10:30] = 255  # clipped highlight
+    return f
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+def test_planes_shapes_and_ranges(tiny_model, transfer):
+    out = FrameProcessor(tiny_model, transfer).process(_frames())
+    assert out.y.shape == (2, 48, 64) and out.y.dtype == np.uint16
+    assert out.uv.shape == (2, 2, 24, 32) and out.uv.dtype == np.uint16
+    assert out.y.min() >= 64 and out.y.max() <= 940
+    assert out.uv.min() >= 64 and out.uv.max() <= 960
+    assert out.params.shape == (2, 2)
+    assert len(out) == 2
+
+
+def _smooth_frames(h=48, w=64) -> np.ndarray:
+    coarse = torch.rand(1, 3, h // 8, w // 8, generator=torch.Generator().manual_seed(5))
+    smooth = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
+    return (smooth.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def test_null_pipeline_is_bt2408_and_planes_decode_back():
+    frames = _smooth_frames()
+    out = FrameProcessor(None, "pq").process(frames, keep_signal=True)
+    # expected signal, computed independently from the standards' functions
+    sig = torch.from_numpy(frames).permute(0, 3, 1, 2).double() / 255
+    nits = C.rgb_to_rgb(C.bt1886_eotf(sig) * 203, C.BT709_TO_BT2020)
+    pq = C.pq_inverse_eotf(nits)
+    assert (out.signal.double() - pq).abs().max().item() < 1e-5
+    # the planes decode back to that signal within quantisation and chroma resampling error
+    codes = torch.from_numpy(out.y.astype(np.float64))[:, None]
+    uv = chroma_upsample_420(torch.from_numpy(out.uv.astype(np.float64)))
+    rgb = ycbcr_to_rgb(dequantize(torch.cat((codes, uv), 1), 10, True))
+    luma_err = (torch.from_numpy(out.y.astype(np.float64)) - (64 + 876 * C.luminance(pq)[:, 0])).abs()
+    assert luma_err.max().item() <= 0.51  # rounding, computed in float32
+    assert (rgb - pq).abs().mean().item() < 0.02
+
+
+def test_statistics_are_the_max_and_mean_of_max_rgb(tiny_model):
+    out = FrameProcessor(tiny_model, "pq", peak_nits=1000).process(_frames(), keep_signal=True)
+    nits = C.pq_eotf(out.signal).amax(1)
+    np.testing.assert_allclose(out.max_cll, nits.flatten(1).amax(1).numpy(), rtol=1e-3)
+    np.testing.assert_allclose(out.max_fall, nits.flatten(1).mean(1).numpy(), rtol=1e-3)
+    assert np.all(out.max_cll <= 1000.0 + 1e-3)
+
+
+def test_uint16_and_float_inputs_agree_with_uint8(tiny_model):
+    f8 = _frames(1)
+    p = FrameProcessor(tiny_model, "pq")
+    a = p.process(f8)
+    b = p.process(f8.astype(np.uint16) * 257)
+    c = p.process(f8.astype(np.float32) / 255)
+    assert np.abs(a.y.astype(int) - b.y).max() == 0
+    assert np.abs(a.y.astype(int) - c.y).max() == 0
+
+
+def test_fast_mode_close_to_full(tiny_model):
+    f = _frames(1, 96, 128)
+    full = FrameProcessor(tiny_model, "pq").process(f)
+    fast = FrameProcessor(tiny_model, "pq", net_long_side=64).process(f)
+    assert fast.y.shape == full.y.shape
+    assert np.median(np.abs(full.y.astype(int) - fast.y)) <= 2
+
+
+def test_odd_size_and_bad_arguments(tiny_model):
+    with pytest.raises(ValueError, match="even"):
+        FrameProcessor(tiny_model).process(np.zeros((1, 5, 6, 3), np.uint8))
+    with pytest.raises(ValueError, match="transfer"):
+        FrameProcessor(tiny_model, "gamma")
+    with pytest.raises(ValueError, match="peak"):
+        FrameProcessor(tiny_model, peak_nits=50)
+    with pytest.raises(ValueError, match="shape"):
+        FrameProcessor(tiny_model).process(np.zeros((1, 4, 4), np.uint8))
