@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from . import colour
 from .calibrate import CalibrationConfig, expansion_log_gain, fit_params, highlight_weight, raw_log_gain, soft_shoulder
 from .model import ExpandNet
-from .ycbcr import chroma_downsample_420, quantize_planes, rgb_to_ycbcr
+from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize_planes, rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
 
@@ -51,7 +51,8 @@ class HDRBatch:
     """The processor's output for B frames.
 
     y: (B, H, W) uint16 luma codes; uv: (B, 2, H/2, W/2) uint16 Cb, Cr codes (10-bit, limited).
-    max_cll, max_fall: (B,) per-frame max and mean of max(R, G, B), cd/m² (before quantisation).
+    max_cll, max_fall: (B,) per-frame max and mean of max(R, G, B), cd/m² (PQ: of the planes as
+    decoded back; HLG: before quantisation).
     params: (B, 2) calibration (a, b) actually used. signal: (B, 3, H, W) PQ/HLG BT.2020 R'G'B'
     in [0, 1] on the processor's device, kept only when asked for.
     """
@@ -205,11 +206,10 @@ class FrameProcessor:
         sdr_linear = self.decode_sdr(signal)
         gain, params = self.log_gain(signal, sdr_linear)
         nits = self.to_display(sdr_linear, gain)
-        max_rgb = nits.amax(dim=1)
-        stats = torch.stack((max_rgb.flatten(1).amax(1), max_rgb.flatten(1).mean(1)), dim=1)
         hdr = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
         ycc = rgb_to_ycbcr(hdr, "bt2020")
         y, uv = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
+        stats = self.light_levels(y, uv) if self.transfer == "pq" else self._stats(nits)
         y = y.to(torch.int16).cpu().numpy().view(np.uint16)
         uv = uv.to(torch.int16).cpu().numpy().view(np.uint16)
         stats = stats.cpu().numpy()
@@ -221,6 +221,22 @@ class FrameProcessor:
             params=params.float().cpu().numpy(),
             signal=hdr if keep_signal else None,
         )
+
+    @staticmethod
+    def _stats(nits: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) cd/m² → (B, 2): max and mean over the frame of max(R, G, B)."""
+        max_rgb = nits.amax(dim=1).flatten(1)
+        return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
+
+    def light_levels(self, y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """MaxCLL/MaxFALL inputs measured on what the stream holds: the 10-bit 4:2:0 codes decoded
+        back (chroma up-sampled, PQ EOTF), so that the signalled values are never below them.
+
+        y (B, H, W), uv (B, 2, H/2, W/2) integer codes → (B, 2) cd/m².
+        """
+        codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
+        signal = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").clamp(0, 1)
+        return self._stats(colour.pq_eotf(signal))
 
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""

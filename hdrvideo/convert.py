@@ -1,0 +1,335 @@
+"""``hdrvideo convert``: one streaming pass from an SDR file to an HDR file.
+
+Three stages, each in its own thread, joined by bounded queues so memory does not grow with the
+length of the video:
+
+    reader (PyAV demux + decode → RGB)  →  processor (batches → 10-bit planes)  →  writer (encode + mux)
+
+The reader also passes the packets of the streams we copy (audio, subtitles) down the same queues,
+in demux order, so the writer muxes everything from one thread. The output is written to a
+temporary file beside the target and renamed only when complete; an interruption removes it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
+from .encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from .processor import FrameProcessor
+
+__all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
+
+_END = object()
+
+
+class ConvertError(Exception):
+    """Conversion failed: one clear line for the user."""
+
+
+@dataclass
+class ConvertResult:
+    """What a conversion did."""
+
+    output: Path
+    frames: int
+    expected_frames: int
+    lost_frames: int
+    seconds: float
+    size_bytes: int
+    max_cll: int
+    max_fall: int
+    copied_streams: list[str] = field(default_factory=list)
+    dropped_streams: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def temporary_path(output: Path) -> Path:
+    """The name the output is written under until it is complete (same folder, same suffix)."""
+    return output.with_name(f".{output.stem}.partial{output.suffix}")
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Pipe:
+    """A bounded queue whose put/get give up when the conversion is stopped."""
+
+    def __init__(self, size: int, stop: threading.Event) -> None:
+        self.q: queue.Queue = queue.Queue(maxsize=size)
+        self.stop = stop
+
+    def put(self, item) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self):
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                return self.q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
+def _check_output(inp: Path, out: Path, overwrite: bool) -> None:
+    if out.suffix.lower() not in CONTAINERS:
+        raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use .mkv, .mp4 or .mov")
+    if out.resolve() == inp.resolve():
+        raise ConvertError("output would overwrite the input; choose another name")
+    if out.exists() and not overwrite:
+        raise ConvertError(f"output exists: {out} (use -y to overwrite)")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConvertError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ConvertError(f"output folder is not writable: {folder}")
+
+
+def convert_video(
+    inp: str | Path,
+    out: str | Path,
+    processor: FrameProcessor,
+    settings: EncoderSettings,
+    *,
+    batch_size: int = 4,
+    overwrite: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    on_info: Callable[[VideoInfo], None] | None = None,
+) -> ConvertResult:
+    """Convert one SDR video file to HDR. ``progress(done, total)`` is called after each batch."""
+    inp, out = Path(inp), Path(out)
+    container = open_input(inp)
+    try:
+        info = probe(container, inp)
+        _check_output(inp, out, overwrite)
+        if info.is_hdr and not force:
+            kind = "PQ" if info.transfer == 16 else "HLG"
+            raise ConvertError(f"input is already HDR ({kind} transfer); use --force to convert it anyway")
+        if on_info is not None:
+            on_info(info)
+        tmp = temporary_path(out)
+        try:
+            return _run(container, info, out, tmp, processor, settings, batch_size, progress)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    finally:
+        container.close()
+
+
+def _run(
+    container: av.container.InputContainer,
+    info: VideoInfo,
+    out: Path,
+    tmp: Path,
+    processor: FrameProcessor,
+    settings: EncoderSettings,
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> ConvertResult:
+    t0 = time.perf_counter()
+    vstream = container.streams.video[0]
+    vstream.thread_type = "AUTO"
+    width, height = info.padded_size
+    writer = HDRWriter(
+        tmp,
+        width,
+        height,
+        info.time_base,
+        info.rate,
+        settings,
+        container_format=CONTAINERS[out.suffix.lower()],
+        metadata={k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")},
+    )
+    copied, dropped, copy_streams = [], [], []
+    for s in container.streams:
+        if s.type in ("audio", "subtitle") and s is not vstream:
+            label = f"{s.type}#{s.index} {s.codec_context.name if s.codec_context else ''}".strip()
+            if writer.add_copy(s):
+                copied.append(label)
+                copy_streams.append(s)
+            else:
+                dropped.append(label)
+    _copy_chapters(container, writer)
+
+    stop = threading.Event()
+    to_proc = _Pipe(max(2, 2 * batch_size), stop)
+    to_write = _Pipe(4, stop)
+    errors: list[BaseException] = []
+    state = {"decoded": 0, "lost": 0, "written": 0}
+
+    def reader() -> None:
+        try:
+            step = _frame_step(info)
+            last_pts = None
+            for packet in container.demux([vstream, *copy_streams]):
+                if packet.stream is not vstream:
+                    if packet.dts is not None:
+                        to_proc.put(("packet", packet))
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    state["lost"] += 1
+                    continue
+                for frame in frames:
+                    pts = frame.pts if frame.pts is not None else (0 if last_pts is None else last_pts + step)
+                    last_pts = pts
+                    if state["decoded"] == 0:
+                        writer.rotation = int(round(frame.rotation or 0)) % 360
+                    state["decoded"] += 1
+                    to_proc.put(("frame", frame_to_rgb(frame, info), pts))
+            to_proc.put(_END)
+        except _Stop:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            errors.append(e)
+            stop.set()
+
+    def write() -> None:
+        try:
+            while True:
+                item = to_write.get()
+                if item is _END:
+                    break
+                if item[0] == "packet":
+                    writer.mux(item[1])
+                    continue
+                _, batch, pts_list = item
+                for i, pts in enumerate(pts_list):
+                    writer.write_planes(batch.y[i], batch.uv[i], pts, batch.max_cll[i], batch.max_fall[i])
+                    state["written"] += 1
+            writer.close()
+        except _Stop:
+            pass
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=write, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        _process_loop(to_proc, to_write, processor, batch_size, progress, info, state)
+        threads[1].join()
+        threads[0].join()
+    except BaseException:
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        writer.abort()
+        if errors:
+            raise _user_error(errors[0]) from None
+        raise
+    if errors:
+        writer.abort()
+        raise _user_error(errors[0]) from None
+    if state["written"] == 0:
+        writer.abort()
+        raise ConvertError(f"no frame could be decoded from {info.path}")
+    os.replace(tmp, out)
+    cll, fall = writer.content_light_level() if settings.transfer == "pq" else (0, 0)
+    expected = info.frames
+    if expected:
+        lost = max(state["lost"], expected - state["written"])
+    else:  # no frame count in the header (Matroska): estimate it from duration × rate, ±1 frame + 1%
+        expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
+        short = expected - state["written"]
+        lost = max(state["lost"], short if short > 1 + 0.01 * expected else 0)
+    notes = []
+    if info.width % 2 or info.height % 2:
+        notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
+    if info.matrix_guessed:
+        notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    return ConvertResult(
+        output=out,
+        frames=state["written"],
+        expected_frames=expected,
+        lost_frames=lost,
+        seconds=time.perf_counter() - t0,
+        size_bytes=out.stat().st_size,
+        max_cll=cll,
+        max_fall=fall,
+        copied_streams=copied,
+        dropped_streams=dropped,
+        notes=notes,
+    )
+
+
+def _process_loop(to_proc, to_write, processor, batch_size, progress, info, state) -> None:
+    pending: list = []  # frames and packets in demux order, up to batch_size frames
+    frames: list[np.ndarray] = []
+
+    def flush() -> None:
+        if frames:
+            batch = processor.process(np.stack(frames))
+            pts = [it[2] for it in pending if it[0] == "frame"]
+            # packets demuxed before the batch's first frame go first, the rest after it
+            to_write.put(("frames", batch, pts))
+        for it in pending:
+            if it[0] == "packet":
+                to_write.put(it)
+        pending.clear()
+        frames.clear()
+        if progress is not None:
+            progress(state["decoded"], info.frames)
+
+    while True:
+        item = to_proc.get()
+        if item is _END:
+            flush()
+            to_write.put(_END)
+            return
+        pending.append(item)
+        if item[0] == "frame":
+            frames.append(item[1])
+            if len(frames) >= batch_size:
+                flush()
+
+
+def _frame_step(info: VideoInfo) -> int:
+    if info.rate:
+        return max(1, round(1 / (info.rate * info.time_base)))
+    return 1
+
+
+def _copy_chapters(container, writer: HDRWriter) -> None:
+    try:
+        chapters = container.chapters()
+        if chapters:
+            writer.container.set_chapters(chapters)
+    except Exception:  # noqa: BLE001 - chapters are a nicety; never fail a conversion over them
+        pass
+
+
+def _user_error(e: BaseException) -> Exception:
+    if isinstance(e, (ConvertError, InputError, EncodeError)):
+        return e
+    if isinstance(e, OSError):
+        return ConvertError(f"cannot write output: {e.strerror or e}")
+    if isinstance(e, av.error.FFmpegError):
+        return ConvertError(f"media error: {str(e).splitlines()[0]}")
+    return ConvertError(f"{type(e).__name__}: {e}")

@@ -1,0 +1,148 @@
+"""Reading SDR video with PyAV: probing, input colour, and frames as RGB arrays.
+
+The input's Y'CbCr matrix and range come from its tags; untagged input is taken as BT.709 from
+720 lines up and BT.601 below (what players do). Frames are converted to R'G'B' by swscale with
+those settings explicitly (PyAV otherwise decodes untagged HD with BT.601), to ``rgb24`` for 8-bit
+sources and ``rgb48le`` for deeper ones. Odd sizes are padded to even by repeating the last row
+or column (4:2:0 output needs even sizes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb"]
+
+TRC_PQ, TRC_HLG = 16, 18
+# AVColorSpace values → our matrix names (H.273 matrix_coefficients)
+_MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+_SWS = {"bt709": Colorspace.ITU709, "bt601": Colorspace.ITU601, "bt2020": Colorspace.BT2020}
+
+
+class InputError(Exception):
+    """The input cannot be read as video: one clear line for the user."""
+
+
+@dataclass
+class VideoInfo:
+    """What the converter needs to know about the input's video stream."""
+
+    path: Path
+    width: int
+    height: int
+    time_base: Fraction
+    rate: Fraction | None
+    frames: int  # from the container header; 0 where unknown
+    duration_s: float | None
+    matrix: str  # bt601 | bt709 | bt2020 (as read, or guessed)
+    matrix_guessed: bool
+    full_range: bool
+    transfer: int  # AVColorTransferCharacteristic
+    bit_depth: int
+    codec: str = ""
+    other_streams: list[str] = field(default_factory=list)
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.transfer in (TRC_PQ, TRC_HLG)
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        """(width, height) rounded up to even."""
+        return self.width + self.width % 2, self.height + self.height % 2
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a video file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is empty (0 bytes): {path}")
+
+
+def open_input(path: str | Path) -> av.container.InputContainer:
+    """Open a media file for reading, or raise :class:`InputError` with a one-line reason."""
+    path = Path(path)
+    _check_path(path)
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as e:
+        raise InputError(f"not a readable media file: {path} ({_short(e)})") from None
+
+
+def _short(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return msg.strip().splitlines()[0] if msg else type(e).__name__
+
+
+def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
+    """Describe the first video stream of an open container."""
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise InputError(f"no video stream in {path} (it has: {', '.join(kinds)})")
+    s = container.streams.video[0]
+    cc = s.codec_context
+    if not cc.width or not cc.height:
+        raise InputError(f"video stream has no frame size: {path}")
+    fmt = cc.format
+    bit_depth = 8
+    if fmt is not None and fmt.components:
+        bit_depth = max(c.bits for c in fmt.components)
+    matrix = _MATRIX.get(int(cc.colorspace or 2))
+    guessed = matrix is None
+    if matrix is None:
+        matrix = "bt709" if cc.height >= 720 else "bt601"
+    pix = fmt.name if fmt is not None else ""
+    full = int(cc.color_range or 0) == 2 or pix.startswith("yuvj")
+    duration = (
+        float(s.duration * s.time_base) if s.duration else (container.duration / 1e6 if container.duration else None)
+    )
+    others = [f"{t.type}:{t.codec_context.name if t.codec_context else '?'}" for t in container.streams if t is not s]
+    return VideoInfo(
+        path=path,
+        width=cc.width,
+        height=cc.height,
+        time_base=s.time_base or Fraction(1, 90000),
+        rate=s.average_rate or s.guessed_rate,
+        frames=int(s.frames or 0),
+        duration_s=duration,
+        matrix=matrix,
+        matrix_guessed=guessed,
+        full_range=full,
+        transfer=int(cc.color_trc or 2),
+        bit_depth=bit_depth,
+        codec=cc.name,
+        other_streams=others,
+    )
+
+
+def frame_to_rgb(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
+    """Decoded frame → (H', W', 3) R'G'B' (uint8, or uint16 for sources deeper than 8 bits),
+    padded to even size by edge replication."""
+    fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
+    rgb = frame.reformat(
+        format=fmt,
+        src_colorspace=_SWS[info.matrix],
+        dst_colorspace=_SWS[info.matrix],
+        src_color_range=ColorRange.JPEG if info.full_range else ColorRange.MPEG,
+        dst_color_range=ColorRange.JPEG,
+    ).to_ndarray()
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return rgb
+
+
+def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
+    """Decoded video frames of the first video stream (demux errors propagate)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    yield from container.decode(stream)

@@ -1,0 +1,307 @@
+"""Writing HDR video with PyAV: codec settings, complete HDR signalling, and true HDR10 light levels.
+
+Signalling (see ../shared/notes/hdr-video-facts.md, checked with PyAV 18 / x265 4.2 / SVT-AV1 4.1):
+
+- colour tags (BT.2020 primaries, BT.2020 NCL matrix, limited range, PQ or HLG transfer) are set
+  on the codec context before the first frame is encoded, and on every frame;
+- PQ with libx265: ``hdr10=1`` and the mastering display (BT.2020 primaries, D65, max = peak,
+  min 0.0001 cd/m²) and content light level in ``x265-params``; with SVT-AV1 the same through
+  ``svtav1-params``; HLG: the ARIB STD-B67 transfer and x265's alternative-transfer SEI.
+
+MaxCLL and MaxFALL must be true for the content written, but a one-pass encoder needs them before
+the first frame. We open the encoder with a placeholder equal to the peak (an upper bound: the
+processor never writes more than the peak), measure the real values on every frame as we go,
+and when the file is complete, overwrite the 4 bytes of every content-light-level message in
+the file in place (HEVC SEI payload 144; AV1 metadata OBU of type HDR_CLL). The values are
+rounded up to whole cd/m² and nudged so that no byte is zero, which keeps the message free of
+emulation-prevention bytes and the file's length and structure unchanged. Matroska is written
+without CRC-32 elements so that the patch leaves it valid.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from .ycbcr import chroma_upsample_420
+
+__all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
+
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
+CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
+_PIX = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
+_CAN_HOLD = {  # which codecs each container takes
+    "matroska": {"hevc", "av1", "prores", "ffv1"},
+    "mp4": {"hevc", "av1"},
+    "mov": {"hevc", "av1", "prores"},
+    "mpegts": {"hevc", "av1"},
+}
+
+# H.273 code points
+PRIMARIES_BT2020 = 9
+MATRIX_BT2020_NCL = 9
+RANGE_LIMITED = 1
+TRC = {"pq": 16, "hlg": 18}
+
+# BT.2020 primaries and D65 in x265's units of 0.00002 (G, B, R, white point)
+_MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
+_MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
+
+
+class EncodeError(Exception):
+    """The output cannot be written: one clear line for the user."""
+
+
+@dataclass
+class EncoderSettings:
+    """How to encode. crf/preset None take the codec's defaults below."""
+
+    codec: str = "hevc"
+    transfer: str = "pq"
+    peak_nits: float = 1000.0
+    crf: int | None = None
+    preset: str | None = None
+    low_latency: bool = False
+    threads: int = 0
+
+    def validate(self, container_format: str) -> None:
+        if self.codec not in CODECS:
+            raise EncodeError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
+        if CODECS[self.codec] not in av.codecs_available:
+            raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
+        if self.codec not in _CAN_HOLD.get(container_format, set()):
+            raise EncodeError(f"{container_format} cannot hold {self.codec}; use .mkv")
+
+
+def _cll_placeholder(peak: float) -> int:
+    return _nonzero_bytes(math.ceil(peak))
+
+
+def _nonzero_bytes(v: int) -> int:
+    """Smallest value ≥ max(v, 1) whose low byte is non-zero.
+
+    In the SEI payload each value follows a non-zero byte (the size, or the other value's low
+    byte), so a value with a non-zero low byte can never form the 00 00 0x sequences that would
+    need emulation-prevention bytes.
+    """
+    v = max(int(v), 1)
+    while (v & 0xFF) == 0:
+        v += 1
+    return min(v, 0xFFFF)
+
+
+def _codec_options(s: EncoderSettings) -> dict[str, str]:
+    placeholder = _cll_placeholder(s.peak_nits)
+    if s.codec == "hevc":
+        params = ["log-level=error", "repeat-headers=1", "colorprim=bt2020", "colormatrix=bt2020nc", "range=limited"]
+        if s.transfer == "pq":
+            params += [
+                "hdr10=1",
+                "hdr10-opt=1",
+                "transfer=smpte2084",
+                f"master-display={_MASTER_XY}L({round(s.peak_nits * 10000)},1)",
+                f"max-cll={placeholder},{placeholder}",
+            ]
+        else:
+            params += ["transfer=arib-std-b67", "atc-sei=18"]
+        if s.low_latency:
+            params += ["bframes=0", "rc-lookahead=0", "frame-threads=1"]
+        opts = {"x265-params": ":".join(params), "crf": str(s.crf if s.crf is not None else 18)}
+        opts["preset"] = s.preset or ("ultrafast" if s.low_latency else "medium")
+        if s.low_latency:
+            opts["tune"] = "zerolatency"
+        return opts
+    if s.codec == "av1":
+        params = []
+        if s.transfer == "pq":
+            params += [
+                f"mastering-display={_MASTER_XY_FLOAT}L({s.peak_nits:g},0.0001)",
+                f"content-light={placeholder},{placeholder}",
+            ]
+        opts = {"crf": str(s.crf if s.crf is not None else 30), "preset": s.preset or ("12" if s.low_latency else "8")}
+        if params:
+            opts["svtav1-params"] = ":".join(params)
+        return opts
+    if s.codec == "prores":
+        return {"profile": "4", "vendor": "apl0"}  # ProRes 4444: 10-bit 4:4:4
+    return {"level": "3", "slices": "4", "slicecrc": "1"}  # FFV1 version 3
+
+
+class HDRWriter:
+    """An output file: one HDR video stream plus streams copied from the input.
+
+    ``write_planes`` takes one frame's 10-bit planes; ``mux`` copies a packet of another stream.
+    Not thread-safe: one thread owns a writer.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        time_base: Fraction,
+        rate: Fraction | None,
+        settings: EncoderSettings,
+        container_format: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        fmt = container_format or CONTAINERS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise EncodeError(f"unknown output container {self.path.suffix!r}; use one of {', '.join(CONTAINERS)}")
+        settings.validate(fmt)
+        self.format = fmt
+        self.settings = settings
+        self.width, self.height = width, height
+        options = {"write_crc32": "0"} if fmt == "matroska" else {}
+        if fmt == "mp4":
+            options["movflags"] = "+faststart" if not settings.low_latency else "+frag_keyframe+empty_moov"
+        try:
+            self.container = av.open(str(self.path), "w", format=fmt, options=options)
+        except (av.error.FFmpegError, OSError) as e:
+            raise EncodeError(f"cannot write {self.path}: {_short(e)}") from None
+        if metadata:
+            self.container.metadata.update(metadata)
+        stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
+        cc = stream.codec_context
+        cc.width, cc.height = width, height
+        cc.pix_fmt = _PIX[settings.codec]
+        cc.time_base = time_base
+        stream.time_base = time_base
+        cc.color_primaries = PRIMARIES_BT2020
+        cc.color_trc = TRC[settings.transfer]
+        cc.colorspace = MATRIX_BT2020_NCL
+        cc.color_range = RANGE_LIMITED
+        if settings.threads:
+            cc.thread_count = settings.threads
+        cc.options = _codec_options(settings)
+        if settings.codec == "hevc" and fmt in ("mp4", "mov"):
+            stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
+        self.stream = stream
+        self.rotation = 0  # display rotation (degrees), applied when the first frame is written
+        self._started = False
+        self._early: list[av.Packet] = []
+        self.max_cll = 0.0
+        self.max_fall = 0.0
+        self.frames = 0
+        self._copied: dict[int, av.stream.Stream] = {}
+
+    # -- streams copied from the input --------------------------------------------------------
+    def add_copy(self, in_stream: av.stream.Stream) -> bool:
+        """Copy a stream (audio, subtitles) without re-encoding; False if the container refuses it."""
+        try:
+            out = self.container.add_stream_from_template(in_stream)
+        except (av.error.FFmpegError, ValueError, TypeError, NotImplementedError):
+            return False
+        for k in ("language", "title", "handler_name"):
+            if k in in_stream.metadata:
+                out.metadata[k] = in_stream.metadata[k]
+        self._copied[in_stream.index] = out
+        return True
+
+    def mux(self, packet: av.Packet) -> None:
+        """Write a packet of a copied stream (demuxer flush packets are skipped)."""
+        out = self._copied.get(packet.stream.index)
+        if out is None or packet.dts is None:
+            return
+        packet.stream = out
+        if not self._started:  # the header waits for the video stream's rotation
+            self._early.append(packet)
+            return
+        self.container.mux(packet)
+
+    def _start(self) -> None:
+        if self.rotation:
+            self.stream.set_display_rotation(self.rotation)
+        self._started = True
+        for packet in self._early:
+            self.container.mux(packet)
+        self._early.clear()
+
+    # -- video -------------------------------------------------------------------------------
+    def _frame(self, y: np.ndarray, uv: np.ndarray) -> av.VideoFrame:
+        fmt = _PIX[self.settings.codec]
+        frame = av.VideoFrame(self.width, self.height, fmt)
+        if fmt == "yuv444p10le":
+            up = chroma_upsample_420(torch.from_numpy(uv[None].astype(np.float32)))[0]
+            uv = up.round().numpy().astype(np.uint16)
+        for plane, data in zip(frame.planes, (y, uv[0], uv[1]), strict=True):
+            view = np.frombuffer(plane, dtype=np.uint16).reshape(plane.height, plane.line_size // 2)
+            view[:, : plane.width] = data
+        frame.color_primaries = PRIMARIES_BT2020
+        frame.color_trc = TRC[self.settings.transfer]
+        frame.colorspace = MATRIX_BT2020_NCL
+        frame.color_range = RANGE_LIMITED
+        return frame
+
+    def write_planes(self, y: np.ndarray, uv: np.ndarray, pts: int | None, max_cll: float, max_fall: float) -> None:
+        """Encode one frame: y (H, W), uv (2, H/2, W/2) uint16 10-bit codes; pts in the stream time base."""
+        if not self._started:
+            self._start()
+        frame = self._frame(y, uv)
+        frame.pts = pts
+        frame.time_base = self.stream.codec_context.time_base
+        self.max_cll = max(self.max_cll, float(max_cll))
+        self.max_fall = max(self.max_fall, float(max_fall))
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and write the true MaxCLL/MaxFALL into it."""
+        if not self._started:
+            self._start()
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+        if self.settings.transfer == "pq" and self.settings.codec in ("hevc", "av1"):
+            placeholder = _cll_placeholder(self.settings.peak_nits)
+            patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
+
+    def abort(self) -> None:
+        """Close without flushing (the file is about to be deleted)."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
+
+    def content_light_level(self) -> tuple[int, int]:
+        """(MaxCLL, MaxFALL) as written: measured maxima rounded up, never below the content."""
+        cll = _nonzero_bytes(math.ceil(self.max_cll))
+        fall = _nonzero_bytes(math.ceil(min(self.max_fall, self.max_cll)))
+        return cll, min(fall, cll)
+
+
+def _pattern(codec: str, cll: int, fall: int) -> bytes:
+    values = cll.to_bytes(2, "big") + fall.to_bytes(2, "big")
+    if codec == "hevc":
+        return bytes([144, 4]) + values  # SEI payload type 144 (content light level), size 4
+    # AV1 metadata OBU (type 5, has_size_field): size 6, metadata_type 1 (HDR_CLL), trailing bits
+    return bytes([0x2A, 0x06, 0x01]) + values + bytes([0x80])
+
+
+def patch_content_light_level(path: Path, codec: str, placeholder: int, true_values: tuple[int, int]) -> int:
+    """Replace the placeholder light level in every message of the file; returns how many."""
+    old = _pattern(codec, placeholder, placeholder)
+    new = _pattern(codec, *true_values)
+    count = 0
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        pos = m.find(old)
+        while pos != -1:
+            m[pos : pos + len(new)] = new
+            count += 1
+            pos = m.find(old, pos + len(new))
+        m.flush()
+    return count
+
+
+def _short(e: BaseException) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return msg.strip().splitlines()[0] if msg else type(e).__name__

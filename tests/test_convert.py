@@ -1,0 +1,399 @@
+"""`hdrvideo convert` end to end on clips the tests make: signalling, timing, audio, light levels, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hdrvideo import colour as C
+from hdrvideo.cli import main
+from hdrvideo.model import ExpandNet, ExpandNetConfig, save_model
+from tests.conftest import shared_path
+from tests.media import make_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    save_model(ExpandNet(ExpandNetConfig(8, 8, 8, 8, 8)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "in.mp4", 160, 90, frames=12)
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, [str(a) for a in args])
+    return r.exit_code, r.output
+
+
+def video_frames(path: Path, fmt: str = "yuv420p10le") -> tuple[list[np.ndarray], list[int]]:
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+        return [f.to_ndarray(format=fmt) for f in frames], [f.pts for f in frames]
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.dts is not None]
+
+
+def bt2408_luma(path: Path, transfer: str) -> np.ndarray:
+    """The plain BT.2408 SDR-in-HDR luma codes of each input frame (our reference picture)."""
+    from hdrvideo.processor import FrameProcessor
+
+    with av.open(str(path)) as c:
+        rgb = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    return FrameProcessor(None, transfer).process(rgb).y
+
+
+@pytest.mark.parametrize("transfer,ext", [("pq", ".mkv"), ("hlg", ".mp4")])
+def test_convert_signalling_timing_audio(tmp_path, clip, tiny_weights, transfer, ext):
+    out = tmp_path / f"out{ext}"
+    code, text = run_cli(
+        "convert", clip, out, "--weights", tiny_weights, "--transfer", transfer, "--quality", "full", "-q"
+    )
+    assert code == 0, text
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        cc = v.codec_context
+        assert cc.name == "hevc" and cc.format.name == "yuv420p10le"
+        assert (cc.color_primaries, cc.colorspace, cc.color_range) == (9, 9, 1)
+        assert cc.color_trc == (16 if transfer == "pq" else 18)
+        if ext == ".mp4":
+            assert cc.codec_tag == "hvc1"
+        frame = next(c.decode(video=0))
+        kinds = {str(sd.type).split(".")[-1] for sd in frame.side_data}
+        if transfer == "pq":
+            assert {"MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL"} <= kinds
+    # same frames, same timestamps, audio packets bit-exact
+    y_out, pts_out = video_frames(out)
+    _, pts_in = video_frames(clip, "rgb24")
+    assert len(y_out) == len(pts_in) == 12
+    tb_in = av.open(str(clip)).streams.video[0].time_base
+    tb_out = av.open(str(out)).streams.video[0].time_base
+    # relative to the first frame: Matroska shifts everything by the AAC priming (it has no negative
+    # times) and stores milliseconds, so 1/24 s is 42 ms there
+    rel_out = [float((p - pts_out[0]) * tb_out) for p in pts_out]
+    rel_in = [float((p - pts_in[0]) * tb_in) for p in pts_in]
+    np.testing.assert_allclose(rel_out, rel_in, atol=0.0005 if ext == ".mkv" else 1e-9)
+    assert audio_packets(out) == audio_packets(clip)
+    # well-exposed mid-tones within a few codes of the BT.2408 picture
+    ref = bt2408_luma(clip, transfer)
+    luma = np.stack([f[: ref.shape[1]] for f in y_out]).astype(int)
+    assert np.median(np.abs(luma - ref.astype(int))) <= 3
+
+
+def test_real_weights_lift_clipped_highlights_above_sdr_white(tmp_path, clip):
+    weights = shared_path("reference/expandnet/weights.pth")
+    for transfer, white in (("pq", 573), ("hlg", 721)):
+        out = tmp_path / f"{transfer}.mkv"
+        code, text = run_cli(
+            "convert", clip, out, "--weights", weights, "--transfer", transfer, "--quality", "full", "-q"
+        )
+        assert code == 0, text
+        y_out, _ = video_frames(out)
+        with av.open(str(clip)) as c:
+            rgb = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        h = rgb[0].shape[0]
+        lifted = [np.mean(y[:h][(r.min(-1) >= 250)]) for y, r in zip(y_out, rgb, strict=True)]
+        assert min(lifted) > white + 2, lifted  # every frame's clipped disc is above SDR white
+        assert max(lifted) > white + 20, lifted
+        if transfer == "pq":
+            from hdrvideo.info import describe
+
+            d = describe(out)
+            assert d["content_light_level"]["max_cll"] > 203
+            assert d["mastering_display"]["max_luminance"] == 1000
+
+
+def test_max_cll_is_true_for_the_content(tmp_path, clip, tiny_weights):
+    """MaxCLL/MaxFALL in the stream are the measured values, rounded up: never below the content."""
+    from hdrvideo.info import describe
+
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", clip, out, "--weights", tiny_weights, "--quality", "full", "--crf", "4", "-q")
+    assert code == 0, text
+    cl = describe(out)["content_light_level"]
+    assert cl["max_cll"] != 1000 and cl["max_fall"] < cl["max_cll"]  # patched from the placeholder
+    # the stream's brightest decoded component (swscale's RGB, so allow its few codes of error)
+    planes, _ = video_frames(out, "gbrp10le")
+    decoded = max(C.pq_eotf(torch.from_numpy(f.astype(np.float64) / 1023)).max().item() for f in planes)
+    assert 0.8 * cl["max_cll"] <= decoded <= 1.1 * cl["max_cll"], (decoded, cl)
+
+
+def test_ffprobe_sees_hdr10(tmp_path, clip, tiny_weights):
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed")
+    out = tmp_path / "o.mp4"
+    assert run_cli("convert", clip, out, "--weights", tiny_weights, "--quality", "full", "-q")[0] == 0
+    s = json.loads(
+        subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_streams",
+                "-show_frames",
+                "-read_intervals",
+                "%+#1",
+                "-of",
+                "json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    v = next(x for x in s["streams"] if x["codec_type"] == "video")
+    assert (v["color_primaries"], v["color_transfer"], v["color_space"], v["color_range"]) == (
+        "bt2020",
+        "smpte2084",
+        "bt2020nc",
+        "tv",
+    )
+    assert v["codec_tag_string"] == "hvc1" and v["pix_fmt"] == "yuv420p10le"
+    frame = next(f for f in s["frames"] if f["media_type"] == "video")
+    types = {d["side_data_type"] for d in frame.get("side_data_list", [])}
+    assert {"Mastering display metadata", "Content light level metadata"} <= types
+
+
+def test_variable_frame_rate_and_odd_size(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "vfr.mkv", 75, 41, frames=8, vfr=True, audio=False, codec="ffv1")
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", src, out, "--weights", tiny_weights, "--quality", "full")
+    assert code == 0, text
+    assert "padded to 76×42" in text
+    _, pts_in = video_frames(src, "rgb24")
+    y_out, pts_out = video_frames(out)
+    tb_in = av.open(str(src)).streams.video[0].time_base
+    tb_out = av.open(str(out)).streams.video[0].time_base
+    assert [p * tb_out for p in pts_out] == [p * tb_in for p in pts_in]
+    assert len(set(np.diff(pts_in))) > 1  # really variable
+    assert y_out[0].shape == (42 * 3 // 2, 76)
+
+
+def test_untagged_input_matrix_guess(tmp_path):
+    from hdrvideo.decode import open_input, probe
+
+    for h, expected in ((720, "bt709"), (480, "bt601")):
+        p = make_clip(tmp_path / f"u{h}.mkv", 64 if h == 480 else 1280, h, frames=1, audio=False, tag_bt709=False)
+        with open_input(p) as c:
+            info = probe(c, p)
+        assert info.matrix == expected and info.matrix_guessed
+
+
+def test_ten_bit_sdr_input(tmp_path, tiny_weights):
+    src = tmp_path / "ten.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("ffv1", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p10le"
+        s.codec_context.colorspace = 1
+        s.codec_context.color_range = 1
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.full((72, 64), 500 + i, np.uint16), format="yuv420p10le")
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")
+    assert code == 0, text
+    assert len(video_frames(tmp_path / "o.mkv")[0]) == 3
+
+
+def test_one_frame(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "one.mp4", 64, 48, frames=1, audio=False)
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")
+    assert code == 0, text
+    assert len(video_frames(tmp_path / "o.mkv")[0]) == 1
+
+
+# -- bad input: one line, non-zero exit, nothing left behind ----------------------------------
+
+
+def _assert_clean_failure(code: int, text: str, folder: Path, pattern: str) -> None:
+    assert code != 0
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hdrvideo: error:"), text
+    assert pattern in lines[0], text
+    assert "Traceback" not in text
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") and ".partial" in p.name]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make,pattern",
+    [
+        (lambda d: d / "missing.mp4", "not found"),
+        (lambda d: d, "directory"),
+        (lambda d: _write(d / "empty.mp4", b""), "empty"),
+        (lambda d: _write(d / "notes.mp4", b"hello, not a video\n" * 20), "not a readable media file"),
+    ],
+)
+def test_bad_inputs(tmp_path, tiny_weights, make, pattern):
+    src = make(tmp_path)
+    out = tmp_path / "out.mkv"
+    code, text = run_cli("convert", src, out, "--weights", tiny_weights, "-q")
+    _assert_clean_failure(code, text, tmp_path, pattern)
+    assert not out.exists()
+
+
+def test_audio_only_input(tmp_path, tiny_weights):
+    src = tmp_path / "a.mka"
+    with av.open(str(src), "w") as c:
+        a = c.add_stream("flac", rate=48000)
+        a.layout = "mono"
+        f = av.AudioFrame.from_ndarray(np.zeros((1, 4800), np.int16), format="s16", layout="mono")
+        f.sample_rate, f.pts = 48000, 0
+        for p in a.encode(f):
+            c.mux(p)
+        for p in a.encode(None):
+            c.mux(p)
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")
+    _assert_clean_failure(code, text, tmp_path, "no video stream")
+
+
+def test_truncated_input_converts_what_decodes_and_fails(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "full.mkv", 160, 90, frames=48, audio=False)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    code, text = run_cli("convert", cut, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")
+    assert code == 2, text
+    assert "could not be decoded" in text and "Traceback" not in text
+    n = len(video_frames(tmp_path / "o.mkv")[0])
+    assert 0 < n < 48
+
+
+def test_already_hdr_is_refused(tmp_path, tiny_weights):
+    src = shared_path("data/fixtures/hlg_hevc_1280x720_4f.mov")
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")
+    _assert_clean_failure(code, text, tmp_path, "already HDR")
+
+
+def test_existing_output_needs_overwrite(tmp_path, clip, tiny_weights):
+    out = tmp_path / "o.mkv"
+    out.write_bytes(b"precious")
+    code, text = run_cli("convert", clip, out, "--weights", tiny_weights, "-q")
+    _assert_clean_failure(code, text, tmp_path, "exists")
+    assert out.read_bytes() == b"precious"
+    assert run_cli("convert", clip, out, "--weights", tiny_weights, "-q", "-y")[0] == 0
+    assert out.stat().st_size > 1000
+
+
+def test_output_equal_to_input_is_refused(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "same.mkv", 64, 48, frames=2, audio=False)
+    before = src.read_bytes()
+    code, text = run_cli("convert", src, src, "--weights", tiny_weights, "-q", "-y")
+    _assert_clean_failure(code, text, tmp_path, "overwrite the input")
+    assert src.read_bytes() == before
+
+
+def test_unwritable_output_folder(tmp_path, clip, tiny_weights):
+    code, text = run_cli("convert", clip, tmp_path / "nope" / "o.mkv", "--weights", tiny_weights, "-q")
+    _assert_clean_failure(code, text, tmp_path, "does not exist")
+    if os.geteuid() != 0:  # root can write anywhere: the permission case only means something for users
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        code, text = run_cli("convert", clip, ro / "o.mkv", "--weights", tiny_weights, "-q")
+        _assert_clean_failure(code, text, tmp_path, "not writable")
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hdrvideo", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_full_disk(tmp_path, tiny_weights):
+    """A write that fails for lack of space (simulated with a file-size limit) is one clean error."""
+    src = make_clip(tmp_path / "big.mp4", 320, 180, frames=48, audio=False)
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    p = _cli(
+        "convert",
+        src,
+        tmp_path / "o.mkv",
+        "--weights",
+        tiny_weights,
+        "-q",
+        "--preset",
+        "ultrafast",
+        "--crf",
+        "0",
+        preexec_fn=limit,
+    )
+    _, err = p.communicate(timeout=120)
+    _assert_clean_failure(p.returncode, err, tmp_path, "cannot write output")
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_ctrl_c_removes_the_partial_output(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "long.mp4", 320, 180, frames=400, audio=False)
+    out = tmp_path / "o.mkv"
+    p = _cli("convert", src, out, "--weights", tiny_weights, "--quality", "full", "--preset", "slow", "-q")
+    deadline = time.time() + 60
+    partial = tmp_path / ".o.partial.mkv"
+    while not partial.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err
+    assert not out.exists() and not partial.exists()
+
+
+def test_memory_stays_flat_on_a_long_clip(tmp_path, tiny_weights):
+    from hdrvideo.convert import convert_video
+    from hdrvideo.encode import EncoderSettings
+    from hdrvideo.model import load_model
+    from hdrvideo.processor import FrameProcessor
+
+    src = make_clip(tmp_path / "long.mkv", 128, 72, frames=600, audio=True)
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    samples: list[tuple[int, float]] = []
+    proc = FrameProcessor(load_model(tiny_weights, device="cpu"), "pq")
+    convert_video(
+        src,
+        tmp_path / "o.mkv",
+        proc,
+        EncoderSettings(preset="ultrafast"),
+        batch_size=4,
+        progress=lambda done, total: samples.append((done, rss_mb())),
+    )
+    early = max(m for d, m in samples if 100 <= d <= 200)
+    late = max(m for d, m in samples if d >= 500)
+    assert late - early < 40, (early, late)
