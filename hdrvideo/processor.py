@@ -144,6 +144,13 @@ class FrameProcessor:
         """SDR signal (B, 3, H, W) → relative linear light (1 = SDR white), BT.709 primaries."""
         return colour.bt1886_eotf(signal) if self.sdr_eotf == "bt1886" else colour.srgb_eotf(signal)
 
+    def _decode_lut(self) -> torch.Tensor:
+        """The SDR decode of all 256 8-bit codes (exact for 8-bit input, and much cheaper)."""
+        if getattr(self, "_lut", None) is None:
+            codes = torch.arange(256, dtype=torch.float32, device=self.device) / 255
+            self._lut = self.decode_sdr(codes.view(1, 1, 1, -1).expand(1, 3, 1, 256))[0, 0, 0].contiguous()
+        return self._lut
+
     def _net_input_size(self, h: int, w: int) -> tuple[int, int] | None:
         if self.net_long_side is None or max(h, w) <= self.net_long_side:
             return None
@@ -203,7 +210,10 @@ class FrameProcessor:
         _, _, h, w = signal.shape
         if h % 2 or w % 2:
             raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
-        sdr_linear = self.decode_sdr(signal)
+        if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
+            sdr_linear = self._decode_lut()[torch.as_tensor(frames).to(self.device).permute(0, 3, 1, 2).long()]
+        else:
+            sdr_linear = self.decode_sdr(signal)
         gain, params = self.log_gain(signal, sdr_linear)
         nits = self.to_display(sdr_linear, gain)
         hdr = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
@@ -236,7 +246,9 @@ class FrameProcessor:
         """
         codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
         signal = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").clamp(0, 1)
-        return self._stats(colour.pq_eotf(signal))
+        # the EOTF is monotonic: max over channels of the light = EOTF of the max signal
+        max_rgb = colour.pq_eotf(signal.amax(dim=1)).flatten(1)
+        return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
 
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""
