@@ -287,7 +287,8 @@ def _process_loop(to_proc, to_write, processor, batch_size, progress, info, stat
         if frames:
             batch = processor.process(np.stack(frames))
             pts = [it[2] for it in pending if it[0] == "frame"]
-            # packets demuxed before the batch's first frame go first, the rest after it
+            # the batch's frames go first, then the packets demuxed alongside them (the muxer
+            # interleaves by timestamp)
             to_write.put(("frames", batch, pts))
         for it in pending:
             if it[0] == "packet":

@@ -9,7 +9,6 @@ or column (4:2:0 output needs even sizes).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +17,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb"]
+__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "short_error"]
 
 TRC_PQ, TRC_HLG = 16, 18
 # AVColorSpace values → our matrix names (H.273 matrix_coefficients)
@@ -75,10 +74,11 @@ def open_input(path: str | Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as e:
-        raise InputError(f"not a readable media file: {path} ({_short(e)})") from None
+        raise InputError(f"not a readable media file: {path} ({short_error(e)})") from None
 
 
-def _short(e: BaseException) -> str:
+def short_error(e: BaseException) -> str:
+    """The first line of an exception's message, for one-line user errors."""
     msg = getattr(e, "strerror", None) or str(e)
     return msg.strip().splitlines()[0] if msg else type(e).__name__
 
@@ -139,10 +139,3 @@ def frame_to_rgb(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
     if h % 2 or w % 2:
         rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     return rgb
-
-
-def iter_frames(container: av.container.InputContainer) -> Iterator[av.VideoFrame]:
-    """Decoded video frames of the first video stream (demux errors propagate)."""
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
-    yield from container.decode(stream)

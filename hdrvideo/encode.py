@@ -30,6 +30,7 @@ import av
 import numpy as np
 import torch
 
+from .decode import short_error
 from .ycbcr import chroma_upsample_420
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
@@ -166,7 +167,7 @@ class HDRWriter:
         try:
             self.container = av.open(str(self.path), "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as e:
-            raise EncodeError(f"cannot write {self.path}: {_short(e)}") from None
+            raise EncodeError(f"cannot write {self.path}: {short_error(e)}") from None
         if metadata:
             self.container.metadata.update(metadata)
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
@@ -300,8 +301,3 @@ def patch_content_light_level(path: Path, codec: str, placeholder: int, true_val
             pos = m.find(old, pos + len(new))
         m.flush()
     return count
-
-
-def _short(e: BaseException) -> str:
-    msg = getattr(e, "strerror", None) or str(e)
-    return msg.strip().splitlines()[0] if msg else type(e).__name__
