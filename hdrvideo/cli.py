@@ -99,13 +99,33 @@ def convert(
     overwrite,
     quiet,
 ):
-    """Convert an SDR video INPUT to an HDR video OUTPUT (.mkv, .mp4 or .mov)."""
+    """Convert an SDR video INPUT to an HDR video OUTPUT (.mkv, .mp4 or .mov).
+
+    Image mode: an SDR image (or a folder of them) to linear HDR (.exr or .hdr; a folder of .exr).
+    """
     from .convert import ConvertError, convert_video
     from .decode import InputError
     from .encode import EncodeError, EncoderSettings
+    from .images import HDR_OUTPUTS, IMAGE_INPUTS, ImageError, convert_images
 
     if not 100 < peak_nits <= 10000:
         raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
+    image_mode = (
+        input.suffix.lower() in IMAGE_INPUTS
+        or output.suffix.lower() in HDR_OUTPUTS
+        or (input.is_dir() and not output.suffix)
+    )
+    if image_mode:
+        if not input.exists():
+            raise UserError(f"input not found: {input}")
+        processor = build_processor(weights, device, transfer, peak_nits, quality or "full", quiet)
+        try:
+            written = convert_images(input, output, processor, overwrite=overwrite)
+        except ImageError as e:
+            raise UserError(str(e)) from None
+        if not quiet:
+            click.echo(f"wrote {len(written)} HDR image(s): {written[0]}{' …' if len(written) > 1 else ''}", err=True)
+        return
     processor = build_processor(weights, device, transfer, peak_nits, quality, quiet)
     if batch_size is None:
         batch_size = 8 if processor.device.type == "cuda" else 2
