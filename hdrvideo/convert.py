@@ -327,6 +327,10 @@ def _copy_chapters(container, writer: HDRWriter) -> None:
 
 
 def _user_error(e: BaseException) -> Exception:
+    if os.environ.get("HDRVIDEO_DEBUG"):  # the full story, for bug reports
+        import traceback
+
+        traceback.print_exception(e)
     if isinstance(e, (ConvertError, InputError, EncodeError)):
         return e
     if isinstance(e, OSError):

@@ -252,15 +252,22 @@ class HDRWriter:
         self.max_cll = max(self.max_cll, float(max_cll))
         self.max_fall = max(self.max_fall, float(max_fall))
         for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+            self._mux_video(packet)
         self.frames += 1
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        # libx265 returns an uninitialised DTS (0x7F7F…) for the only packet of a one-frame
+        # encode; a DTS after the PTS is never valid, and the muxer refuses it
+        if packet.pts is not None and packet.dts is not None and packet.dts > packet.pts:
+            packet.dts = packet.pts
+        self.container.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder, finish the file and write the true MaxCLL/MaxFALL into it."""
         if not self._started:
             self._start()
         for packet in self.stream.encode(None):
-            self.container.mux(packet)
+            self._mux_video(packet)
         self.container.close()
         if self.settings.transfer == "pq" and self.settings.codec in ("hevc", "av1"):
             placeholder = _cll_placeholder(self.settings.peak_nits)
