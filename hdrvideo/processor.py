@@ -219,7 +219,7 @@ class FrameProcessor:
         hdr = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
         ycc = rgb_to_ycbcr(hdr, "bt2020")
         y, uv = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
-        stats = self.light_levels(y, uv) if self.transfer == "pq" else self._stats(nits)
+        stats = self.light_levels(y, uv) if self.transfer == "pq" else self._stats(nits.amax(dim=1))
         y = y.to(torch.int16).cpu().numpy().view(np.uint16)
         uv = uv.to(torch.int16).cpu().numpy().view(np.uint16)
         stats = stats.cpu().numpy()
@@ -233,9 +233,9 @@ class FrameProcessor:
         )
 
     @staticmethod
-    def _stats(nits: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) cd/m² → (B, 2): max and mean over the frame of max(R, G, B)."""
-        max_rgb = nits.amax(dim=1).flatten(1)
+    def _stats(max_rgb: torch.Tensor) -> torch.Tensor:
+        """max(R, G, B) (B, H, W) in cd/m² → (B, 2): its max and mean over each frame."""
+        max_rgb = max_rgb.flatten(1)
         return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
 
     def light_levels(self, y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
@@ -247,8 +247,7 @@ class FrameProcessor:
         codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
         signal = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").clamp(0, 1)
         # the EOTF is monotonic: max over channels of the light = EOTF of the max signal
-        max_rgb = colour.pq_eotf(signal.amax(dim=1)).flatten(1)
-        return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
+        return self._stats(colour.pq_eotf(signal.amax(dim=1)))
 
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""
