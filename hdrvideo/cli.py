@@ -208,5 +208,163 @@ def info(file, as_json):
     click.echo(json.dumps(d, indent=2) if as_json else format_description(d))
 
 
+def _widths(text: str | None):
+    from .model import ExpandNetConfig
+
+    if not text:
+        return ExpandNetConfig()
+    try:
+        v = [int(x) for x in text.split(",")]
+        if len(v) not in (5, 6) or min(v) < 1:
+            raise ValueError
+    except ValueError:
+        raise UserError(
+            f"--widths takes 5 or 6 positive integers (local,local_out,mid,glob,fuse[,mid_depth]), got {text!r}"
+        ) from None
+    names = ["local_width", "local_out", "mid_width", "glob_width", "fuse_width", "mid_depth"]
+    return ExpandNetConfig(**dict(zip(names, v, strict=False)))
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of HDR images (.exr, .hdr, float .tif), EXR sequences and PQ/HLG videos; repeatable.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, logs, weights).")
+@click.option("--steps", type=int, default=4000, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Pairs of frames per step (per process).")
+@click.option("--crop", type=int, default=128, show_default=True, help="Crop side in pixels (a multiple of 16).")
+@click.option("--lr", type=float, default=5e-4, show_default=True)
+@click.option("--loss-domain", type=click.Choice(["log", "pu21", "linear"]), default="log", show_default=True)
+@click.option("--temporal-weight", type=float, default=0.5, show_default=True)
+@click.option("--widths", help="Architecture: local,local_out,mid,glob,fuse[,mid_depth] (default 64,128,64,64,64,4).")
+@click.option("--val-every", type=int, default=250, show_default=True)
+@click.option("--ckpt-every", type=int, default=250, show_default=True)
+@click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share of scenes held out.")
+@click.option("--max-side", type=int, default=1024, show_default=True, help="Scale training media down to this.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", help="cuda, cpu … (default: CUDA when present; torchrun: the local rank's GPU).")
+@click.option("--time-limit", type=float, help="Stop (with a checkpoint) after this many minutes.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+def train_command(
+    data,
+    out,
+    steps,
+    batch_size,
+    crop,
+    lr,
+    loss_domain,
+    temporal_weight,
+    widths,
+    val_every,
+    ckpt_every,
+    val_fraction,
+    max_side,
+    seed,
+    device,
+    time_limit,
+    resume,
+):
+    """Train ExpandNet on HDR images and clips; writes OUT/model.safetensors and best.safetensors."""
+    import json
+
+    from .hdrio import MediaError
+    from .train import TrainConfig, train
+
+    if crop % 16 or crop < 32:
+        raise UserError(f"--crop must be a multiple of 16 and at least 32, got {crop}")
+    cfg = TrainConfig(
+        data=[str(d) for d in data],
+        out=str(out),
+        steps=steps,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        loss_domain=loss_domain,
+        temporal_weight=temporal_weight,
+        model=_widths(widths),
+        val_every=val_every,
+        ckpt_every=ckpt_every,
+        val_fraction=val_fraction,
+        max_side=max_side,
+        seed=seed,
+        device=device,
+        time_limit_min=time_limit,
+        resume=resume,
+    )
+    try:
+        summary = train(cfg, log=lambda m: click.echo(m, err=True))
+    except (MediaError, FileExistsError) as e:
+        raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo("hdrvideo: interrupted; the last checkpoint stays in --out (continue with --resume)", err=True)
+        sys.exit(130)
+    click.echo(json.dumps(summary))
+
+
+main.add_command(train_command)
+
+
+@main.command("eval")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of HDR images; repeatable.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Weights to score (.safetensors or .pth); repeatable. Default: the shipped model.",
+)
+@click.option(
+    "--held-out/--all",
+    default=True,
+    show_default=True,
+    help="Score only the scenes training holds out (same split as `train`), or every scene.",
+)
+@click.option("--val-fraction", type=float, default=0.1, show_default=True)
+@click.option("--max-side", type=int, default=512, show_default=True, help="Evaluate at this size.")
+@click.option("--quality", type=click.Choice(["fast", "balanced", "full"]), default="full", show_default=True)
+@click.option("--device", help="cuda, cpu … (default: CUDA when present).")
+def eval_command(data, models, held_out, val_fraction, max_side, quality, device):
+    """Score expansion models on held-out HDR images (PU21) against the linear BT.2408 baseline."""
+    from .data import load_frames
+    from .evaluate import evaluate, format_table
+    from .hdrio import MediaError
+    from .model import WeightsError, default_weights_path, load_model
+
+    device = _pick_device(device)
+    try:
+        train, val = load_frames(
+            list(data), max_side=max(1024, max_side), val_fraction=val_fraction, log=lambda m: click.echo(m, err=True)
+        )
+    except MediaError as e:
+        raise UserError(str(e)) from None
+    scenes = val if held_out else train + val
+    if not scenes:
+        raise UserError("no held-out scenes in --data; use --all to score every scene")
+    long_side = {"fast": 480, "balanced": 960, "full": None}[quality]
+    results = {"linear (BT.2408, no expansion)": evaluate(None, scenes, device, max_side=max_side)}
+    paths = list(models) or [default_weights_path()]
+    for p in paths:
+        try:
+            model = load_model(p, device=device)
+        except WeightsError as e:
+            raise UserError(str(e)) from None
+        results[Path(p).parent.name + "/" + Path(p).name] = evaluate(
+            model, scenes, device, max_side=max_side, net_long_side=long_side
+        )
+    click.echo(format_table(results))
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m hdrvideo`
     sys.exit(main())

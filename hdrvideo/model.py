@@ -38,7 +38,8 @@ GLOBAL_SIZE = 256
 """Side of the square frame the global branch sees (the authors' value)."""
 
 RECEPTIVE_RADIUS = 8
-"""Pixels of context each full-resolution output pixel depends on (the dilated branch's reach)."""
+"""Pixels of context each full-resolution output pixel depends on in the authors' network (the
+dilated branch's reach); ``ExpandNet.receptive_radius`` gives it for other depths."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class ExpandNetConfig:
     mid_width: int = 64
     glob_width: int = 64
     fuse_width: int = 64
+    mid_depth: int = 4  # dilated 3×3 convolutions in mid_net (receptive radius 2 px each)
 
     @classmethod
     def from_dict(cls, d: dict) -> ExpandNetConfig:
@@ -72,12 +74,11 @@ class ExpandNet(nn.Module):
         c = config or ExpandNetConfig()
         self.config = c
         self.local_net = nn.Sequential(_layer(3, c.local_width, 3, 1, 1), _layer(c.local_width, c.local_out, 3, 1, 1))
-        self.mid_net = nn.Sequential(
-            _layer(3, c.mid_width, 3, 1, 2, 2),
-            _layer(c.mid_width, c.mid_width, 3, 1, 2, 2),
-            _layer(c.mid_width, c.mid_width, 3, 1, 2, 2),
-            nn.Conv2d(c.mid_width, c.mid_width, 3, 1, 2, 2),
-        )
+        if c.mid_depth < 2:
+            raise ValueError(f"mid_depth must be at least 2, got {c.mid_depth}")
+        mids = [_layer(3 if i == 0 else c.mid_width, c.mid_width, 3, 1, 2, 2) for i in range(c.mid_depth - 1)]
+        self.mid_net = nn.Sequential(*mids, nn.Conv2d(c.mid_width, c.mid_width, 3, 1, 2, 2))
+        self.receptive_radius = max(2, 2 * c.mid_depth)
         glob = [_layer(3, c.glob_width, 3, 2, 1)] + [_layer(c.glob_width, c.glob_width, 3, 2, 1) for _ in range(5)]
         self.glob_net = nn.Sequential(*glob, nn.Conv2d(c.glob_width, c.glob_width, 4, 1, 0))
         fused = c.local_out + c.mid_width + c.glob_width
@@ -109,8 +110,8 @@ class ExpandNet(nn.Module):
         _, _, h, w = x.shape
         if tile is None or (h <= tile and w <= tile):
             return self.fuse(x, glob)
-        if overlap < RECEPTIVE_RADIUS:
-            raise ValueError(f"tile overlap must be at least {RECEPTIVE_RADIUS} px to stay exact, got {overlap}")
+        if overlap < self.receptive_radius:
+            raise ValueError(f"tile overlap must be at least {self.receptive_radius} px to stay exact, got {overlap}")
         out = torch.empty_like(x)
         for y0 in range(0, h, tile):
             for x0 in range(0, w, tile):
@@ -173,6 +174,7 @@ def _config_from_state(state: dict[str, torch.Tensor]) -> ExpandNetConfig:
             mid_width=state["mid_net.0.0.weight"].shape[0],
             glob_width=state["glob_net.0.0.weight"].shape[0],
             fuse_width=state["end_net.0.0.weight"].shape[0],
+            mid_depth=1 + sum(1 for k in state if k.startswith("mid_net.") and k.endswith(".0.weight")),
         )
     except KeyError as e:
         raise WeightsError(f"not ExpandNet weights: missing key {e}") from None
