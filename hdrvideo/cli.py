@@ -34,7 +34,7 @@ def _pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=None):
+def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=None, temporal=False, lookahead=0):
     """Options → FrameProcessor (shared by convert, stream and bench)."""
     import torch
 
@@ -52,8 +52,13 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
     except WeightsError as e:
         raise UserError(str(e)) from None
     long_side = {"fast": 480, "balanced": 960, "full": None}[quality]
+    hook = None
+    if temporal:
+        from .temporal import TemporalConfig, TemporalFilter
+
+        hook = TemporalFilter(TemporalConfig(lookahead=lookahead))
     try:
-        return FrameProcessor(model, transfer, peak_nits, net_long_side=long_side, tile=tile)
+        return FrameProcessor(model, transfer, peak_nits, net_long_side=long_side, tile=tile, temporal=hook)
     except ValueError as e:
         raise UserError(str(e)) from None
 
@@ -80,6 +85,20 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
 @click.option(
     "--batch-size", type=click.IntRange(1, 256), help="Frames per network batch (default: 8 on GPU, 2 on CPU)."
 )
+@click.option(
+    "--temporal",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="Temporal stabilisation (scene-cut aware smoothing of calibration and gain).",
+)
+@click.option(
+    "--lookahead",
+    type=click.IntRange(0, 32),
+    default=4,
+    show_default=True,
+    help="Frames of look-ahead for the calibration (within each batch; the batch grows to hold it).",
+)
 @click.option("--force", is_flag=True, help="Convert input that is already HDR.")
 @click.option("-y", "--overwrite", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -95,6 +114,8 @@ def convert(
     device,
     quality,
     batch_size,
+    temporal,
+    lookahead,
     force,
     overwrite,
     quiet,
@@ -126,9 +147,13 @@ def convert(
         if not quiet:
             click.echo(f"wrote {len(written)} HDR image(s): {written[0]}{' …' if len(written) > 1 else ''}", err=True)
         return
-    processor = build_processor(weights, device, transfer, peak_nits, quality, quiet)
+    processor = build_processor(
+        weights, device, transfer, peak_nits, quality, quiet, temporal=temporal == "on", lookahead=lookahead
+    )
     if batch_size is None:
         batch_size = 8 if processor.device.type == "cuda" else 2
+    if temporal == "on":
+        batch_size = max(batch_size, lookahead + 1)
     settings = EncoderSettings(codec=codec, transfer=transfer, peak_nits=peak_nits, crf=crf, preset=preset)
     bar = None
 

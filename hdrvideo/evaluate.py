@@ -142,3 +142,12 @@ def flicker(pq_luma: np.ndarray, block: int = 16) -> tuple[float, float]:
     m = y.mean(axis=(1, 2))
     p2 = np.abs(m[2:] - 2 * m[1:-1] + m[:-2]).mean()
     return float(d2), float(p2)
+
+
+@torch.no_grad()
+def render_luma(processor: FrameProcessor, frames: np.ndarray, batch: int = 4) -> np.ndarray:
+    """Run a clip (T, H, W, 3) uint8 through ``processor`` in display order → (T, H, W) 10-bit
+    luma codes (float64), for :func:`flicker` and the temporal checks."""
+    processor.reset()
+    out = [processor.process(frames[i : i + batch]).y for i in range(0, len(frames), batch)]
+    return np.concatenate(out).astype(np.float64)

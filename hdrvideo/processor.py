@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from . import colour
-from .calibrate import CalibrationConfig, expansion_log_gain, fit_params, highlight_weight, raw_log_gain, soft_shoulder
+from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain, soft_shoulder
 from .model import ExpandNet
 from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize_planes, rgb_to_ycbcr, ycbcr_to_rgb
 
@@ -42,7 +42,7 @@ class TemporalHook(Protocol):
         ...
 
     def filter_gain(self, sdr_signal: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) log gain → (B, 1, H, W) filtered log gain."""
+        """(B, 1, H, W) raw log gain (before the highlight weight) → (B, 1, H, W) filtered."""
         ...
 
 
@@ -184,15 +184,15 @@ class FrameProcessor:
             params = self.temporal.smooth_params(signal, params, confidence)
         self._last_params = params[-1].detach()
         if small is None:
-            gain = expansion_log_gain(signal, sdr_linear, net, params, self.cfg)
+            raw = raw_log_gain(sdr_linear, net, params)
         else:
             # the raw gain is smooth where it matters (inside clipped areas): carry it up
-            # bilinearly, and take the edges from the full-resolution SDR through the weight
-            raw = raw_log_gain(lin_in, net, params)
-            raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
-            gain = highlight_weight(signal, self.cfg) * raw
+            # bilinearly; the edges come from the full-resolution SDR through the weight
+            raw = F.interpolate(raw_log_gain(lin_in, net, params), size=(h, w), mode="bilinear", align_corners=False)
         if self.temporal is not None:
-            gain = self.temporal.filter_gain(signal, gain)
+            raw = self.temporal.filter_gain(signal, raw)
+        # the weight of *this* frame decides where light is added: filtering can never leave a trail
+        gain = highlight_weight(signal, self.cfg) * raw
         return gain, params
 
     @torch.no_grad()
@@ -252,3 +252,5 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""
         self._last_params = None
+        if self.temporal is not None and hasattr(self.temporal, "reset"):
+            self.temporal.reset()

@@ -92,3 +92,71 @@ def make_clip(
             out.mux(p)
     out.close()
     return path
+
+
+# -- clips for temporal tests: noise, compression, motion, fades, cuts -------------------------------
+
+
+def temporal_scene(kind: str, i: int, w: int, h: int) -> np.ndarray:
+    """(H, W, 3) float RGB signal in [0, 1] (before noise) of frame i of a test clip.
+
+    static: a still scene with a clipped window; moving: a clipped disc moving right over it;
+    fade: the static scene fading to black over 24 frames; cut: 12 frames of the static scene,
+    then a darker scene with a large clipped lamp; away: a clipped disc that sits still for
+    8 frames, then jumps far away.
+    """
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack(
+        [0.30 + 0.35 * xx / w, 0.25 + 0.30 * yy / h, 0.35 + 0.15 * np.sin(xx / w * 6.28)], -1
+    )
+    win = (np.abs(xx - 0.25 * w) < 0.08 * w) & (np.abs(yy - 0.3 * h) < 0.12 * h)
+    img = base.copy()
+    img[win] = 1.0
+    if kind == "static":
+        return img
+    if kind == "moving":
+        cx = (0.45 + 0.4 * i / 24) * w
+        img[(xx - cx) ** 2 + (yy - 0.6 * h) ** 2 < (0.08 * h) ** 2] = 1.0
+        return img
+    if kind == "fade":
+        return img * max(0.0, 1 - i / 24)
+    if kind == "cut":
+        if i < 12:
+            return img
+        dark = base * 0.35
+        dark[(xx - 0.7 * w) ** 2 + (yy - 0.5 * h) ** 2 < (0.2 * h) ** 2] = 1.0
+        return dark
+    if kind == "away":
+        cx = 0.6 * w if i < 8 else 0.1 * w
+        img[(xx - cx) ** 2 + (yy - 0.7 * h) ** 2 < (0.1 * h) ** 2] = 1.0
+        return img
+    raise ValueError(kind)
+
+
+def temporal_clip(kind: str, frames: int = 24, w: int = 192, h: int = 112, noise: float = 2.0, crf: int = 26):
+    """(T, H, W, 3) uint8 RGB: the scene with sensor-like noise (σ in 8-bit codes, clipped at 255
+    like a sensor), through H.264 at ``crf`` and decoded back (compression artefacts)."""
+    import io
+
+    rng = np.random.default_rng(7)
+    buf = io.BytesIO()
+    out = av.open(buf, "w", format="matroska")
+    vs = out.add_stream("libx264", rate=24)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    vs.options = {"preset": "ultrafast", "crf": str(crf)}
+    for i in range(frames):
+        img = temporal_scene(kind, i, w, h) * 255 + rng.normal(0, noise, (h, w, 3))
+        rgb = np.clip(img, 0, 255).round().astype(np.uint8)
+        f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="itu709", dst_color_range=1
+        )
+        for p in vs.encode(f):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    buf.seek(0)
+    with av.open(buf) as c:
+        return np.stack(
+            [f.to_ndarray(format="rgb24", src_colorspace="itu709", src_color_range=1) for f in c.decode(video=0)]
+        )

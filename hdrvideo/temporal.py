@@ -1,0 +1,183 @@
+"""Temporal stability: causal smoothing of the calibration and of the per-pixel expansion gain.
+
+Per-frame expansion flickers: the calibration fit jitters, and noise or compression in clipped
+areas changes the network's output from frame to frame. :class:`TemporalFilter` plugs into
+:class:`~hdrvideo.processor.FrameProcessor` (its ``TemporalHook``) and fixes both, causally:
+
+- **Scene cuts** are found from the input: the L1 distance between consecutive frames' 32-bin
+  histograms of luma relative to the frame mean (of the frame scaled down 4×; relative so that
+  fades do not count) above ``cut_threshold`` (0.8 of a possible 2), between frames that are not near black.
+  At a cut all state is dropped, so the new scene takes its own level on its first frame.
+- **Calibration** ``(a, b)``: an adaptive exponential filter. The step towards the new fit is
+  ``1 − keep·exp(−(d/τ)²)`` where d is the largest change of the fitted mapping
+  ``a + b·log y`` over the network's output range (log y from −3.5 to 0): jitter (d ≪ τ) is averaged away, a real
+  exposure change (d ≫ τ) is followed at once. Frames whose fit fell back (confidence 0) do not
+  move it. With ``lookahead`` N > 0 the new fit is first averaged with the next N frames' fits
+  of the same scene that the current batch holds (a bounded look-ahead that needs no extra
+  latency; ``stream`` uses 0).
+- **Highlight level**: the mean log gain over the frame's highlights (weighted as the
+  calibration weights them) is smoothed like the calibration, and the frame's gain shifted to
+  it: a moving highlight keeps a steady brightness even where the network's output on it varies.
+- **Expansion gain** (the raw log gain, before this frame's highlight weight): where the input did not change, the
+  previous gain is kept with weight ``keep_gain`` (an exponential average over ≈ 5 frames); where
+  it changed, the new gain is taken at once, so bright objects that move leave no trail. Change
+  is the absolute luma difference of consecutive frames at ¼ resolution (averaging out sensor
+  noise), dilated by one cell so moving edges count as moving, through ``exp(−(m/σ)²)``.
+  The weights are spatially smooth but the gain itself is not blurred, and the processor applies
+  the *current* frame's highlight weight afterwards: highlights keep the shape the
+  full-resolution SDR gives them, and light can never stay where the SDR is no longer clipped.
+
+Shapes: signal (B, 3, H, W) in [0, 1]; params (B, 2); log gain (B, 1, H, W); frames in display
+order, batches one after another (call :meth:`reset` between unrelated clips).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import colour
+from .calibrate import CalibrationConfig, highlight_weight
+
+__all__ = ["TemporalConfig", "TemporalFilter", "luma_histogram_distance"]
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    keep_gain: float = 0.8
+    motion_sigma: float = 4.0 / 255  # luma change (signal units, at ¼ resolution) that counts as motion
+    keep_params: float = 0.97
+    param_tau: float = 0.3  # change of log light that counts as real (≈ 35 %)
+    level_tau: float = 0.8  # change of the highlights' mean log gain that counts as real
+    cut_threshold: float = 0.8
+    cut_min_luma: float = 0.08  # mean luma signal below which frames are too dark to judge
+    lookahead: int = 0
+    scale: int = 4
+    bins: int = 32
+
+
+def _small_luma(signal: torch.Tensor, scale: int) -> torch.Tensor:
+    """(B, 3, H, W) signal → (B, 1, H/scale, W/scale) BT.709 luma (area average)."""
+    y = colour.luminance(signal, colour.LUMA_BT709)
+    h, w = y.shape[-2:]
+    return F.adaptive_avg_pool2d(y, (max(1, h // scale), max(1, w // scale)))
+
+
+def _histograms(luma: torch.Tensor, bins: int) -> torch.Tensor:
+    """(B, 1, h, w) in [0, 1] → (B, bins) histograms of luma relative to the frame's mean (over
+    [0, 3× mean]), so that fades, which scale the whole frame, do not look like cuts."""
+    flat = luma.flatten(1)
+    rel = flat / flat.mean(1, keepdim=True).clamp(min=0.02) / 3
+    idx = (rel.clamp(0, 1) * (bins - 1e-3)).long()
+    hist = torch.zeros(luma.shape[0], bins, device=luma.device)
+    hist.scatter_add_(1, idx, torch.ones_like(idx, dtype=hist.dtype))
+    return hist / idx.shape[1]
+
+
+def luma_histogram_distance(a: torch.Tensor, b: torch.Tensor, bins: int = 32, scale: int = 4) -> torch.Tensor:
+    """Scene-cut distance between signals a and b (B, 3, H, W): L1 of luma histograms, in [0, 2]."""
+    return (_histograms(_small_luma(a, scale), bins) - _histograms(_small_luma(b, scale), bins)).abs().sum(1)
+
+
+LOG_NET_SPAN = (-3.5, 0.0)
+"""Natural-log network outputs over which a change of the fit is measured: from SDR white of our
+models (1/32) to the network's maximum, 1."""
+
+
+class TemporalFilter:
+    """The :class:`~hdrvideo.processor.TemporalHook` of the module doc; keeps state across batches."""
+
+    def __init__(self, cfg: TemporalConfig | None = None) -> None:
+        self.cfg = cfg or TemporalConfig()
+        self.reset()
+        self.cuts_seen = 0
+
+    def reset(self) -> None:
+        self._params: torch.Tensor | None = None
+        self._gain: torch.Tensor | None = None
+        self._level: torch.Tensor | None = None
+        self._luma: torch.Tensor | None = None  # last frame's small luma
+        self._hist: torch.Tensor | None = None
+        self._mean: torch.Tensor | None = None
+        self._batch_luma: torch.Tensor | None = None
+        self._batch_cuts: list[bool] = []
+
+    # -- scene analysis (once per batch) ----------------------------------------------------
+    def _analyse(self, signal: torch.Tensor) -> None:
+        luma = _small_luma(signal, self.cfg.scale)
+        hist = _histograms(luma, self.cfg.bins)
+        mean = luma.flatten(1).mean(1)
+        first = self._hist is None
+        prev_h = hist[:1] if first else torch.cat((self._hist, hist[:-1]))
+        prev_m = mean[:1] if first else torch.cat((self._mean, mean[:-1]))
+        # near-black frames (the end of a fade) are all noise: nothing to expand, no cut to find
+        lit = torch.minimum(mean, prev_m) > self.cfg.cut_min_luma
+        cuts = (((hist - prev_h).abs().sum(1) > self.cfg.cut_threshold) & lit).tolist()
+        self.cuts_seen += sum(cuts)
+        if first:
+            cuts[0] = True  # the first frame starts a scene
+        self._batch_luma, self._batch_cuts = luma, cuts
+        self._hist, self._mean = hist[-1:], mean[-1:]
+
+    # -- the hook ---------------------------------------------------------------------------
+    def smooth_params(self, signal: torch.Tensor, params: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+        self._analyse(signal)
+        cfg = self.cfg
+        out = torch.empty_like(params)
+        cuts = self._batch_cuts
+        for i in range(params.shape[0]):
+            p = params[i]
+            if cfg.lookahead > 0:
+                j = i + 1
+                while j < params.shape[0] and j <= i + cfg.lookahead and not cuts[j]:
+                    j += 1
+                p = params[i:j].mean(0)
+            if cuts[i] or self._params is None:
+                s = p
+            else:
+                dp = p - self._params
+                d = torch.maximum((dp[0] + dp[1] * LOG_NET_SPAN[0]).abs(), (dp[0] + dp[1] * LOG_NET_SPAN[1]).abs())
+                k = (1 - cfg.keep_params * torch.exp(-((d / cfg.param_tau) ** 2))) * (confidence[i] > 0)
+                s = self._params + k * (p - self._params)
+            self._params = s
+            out[i] = s
+        return out
+
+    def filter_gain(self, signal: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        if self._batch_luma is None or self._batch_luma.shape[0] != signal.shape[0]:
+            self._analyse(signal)  # used without smooth_params (e.g. no calibration state)
+        luma, cuts = self._batch_luma, self._batch_cuts
+        out = torch.empty_like(log_gain)
+        h, w = log_gain.shape[-2:]
+        weight = highlight_weight(signal, CalibrationConfig())
+        for i in range(log_gain.shape[0]):
+            g = log_gain[i : i + 1]
+            # the highlight level: the weighted mean gain over this frame's highlights, smoothed
+            # like the calibration (jitter averaged, real changes followed), the frame shifted to it
+            wi = weight[i : i + 1]
+            mass = wi.sum()
+            if mass > 0:
+                level = (wi * g).sum() / mass
+                if cuts[i] or self._level is None:
+                    smooth = level
+                else:
+                    d = (level - self._level).abs()
+                    k = 1 - cfg.keep_params * torch.exp(-((d / cfg.level_tau) ** 2))
+                    smooth = self._level + k * (level - self._level)
+                g = (g + (smooth - level)).clamp(min=0)
+                self._level = smooth
+            elif cuts[i]:
+                self._level = None
+            if not (cuts[i] or self._gain is None or self._luma is None or self._gain.shape != g.shape):
+                m = (luma[i : i + 1] - self._luma).abs()
+                m = F.max_pool2d(m, 3, stride=1, padding=1)
+                keep = cfg.keep_gain * torch.exp(-((m / cfg.motion_sigma) ** 2))
+                keep = F.interpolate(keep, size=(h, w), mode="bilinear", align_corners=False)
+                g = keep * self._gain + (1 - keep) * g
+            self._gain, self._luma = g, luma[i : i + 1]
+            out[i : i + 1] = g
+        self._batch_luma = None
+        return out

@@ -1,0 +1,89 @@
+"""Temporal stability on generated clips (noise, H.264 artefacts): flicker, cuts, fades, trails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hdrvideo.evaluate import flicker, render_luma
+from hdrvideo.model import load_model
+from hdrvideo.processor import FrameProcessor
+from hdrvideo.temporal import TemporalConfig, TemporalFilter, luma_histogram_distance
+from tests.media import temporal_clip
+
+
+@pytest.fixture(scope="module")
+def model():
+    from tests.conftest import shared_path
+    return load_model(shared_path("reference/expandnet/weights.pth"), device="cpu")
+
+
+def run(model, frames, temporal: bool, lookahead: int = 0):
+    hook = TemporalFilter(TemporalConfig(lookahead=lookahead)) if temporal else None
+    return render_luma(FrameProcessor(model, "pq", temporal=hook), frames, batch=max(4, lookahead + 1))
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return {k: temporal_clip(k) for k in ("static", "moving", "fade", "cut", "away")}
+
+
+@pytest.mark.parametrize("kind", ["static", "moving"])
+def test_flicker_targets(model, clips, kind):
+    frames = clips[kind]
+    base = flicker(run(None, frames, False))
+    off = flicker(run(model, frames, False))
+    on = flicker(run(model, frames, True))
+    assert on[0] <= 0.75 * off[0], (on, off)  # block flicker
+    assert on[1] <= 0.75 * off[1] or on[1] <= 1.1 * base[1], (on, off, base)  # pumping
+    # against the BT.2408 mapping of the same clip: 1.3× for a still scene. A moving expanded
+    # highlight has more contrast than the SDR one, so its motion alone raises the figure: a
+    # constant, perfectly steady gain of 2.7× gives 1.5× (see the README); allow that floor.
+    limit = 1.3 if kind == "static" else 1.55
+    assert on[0] <= limit * base[0], (on, base)
+    assert on[1] <= limit * base[1], (on, base)
+
+
+def test_hard_cut_takes_the_new_level_at_once(model, clips):
+    frames = clips["cut"]
+    d = luma_histogram_distance(torch.from_numpy(frames[11:13]).permute(0, 3, 1, 2) / 255.0,
+                                torch.from_numpy(frames[10:12]).permute(0, 3, 1, 2) / 255.0)  # fmt: skip
+    assert d[1] > TemporalConfig().cut_threshold > d[0]  # 11→12 is the cut, 10→11 is not
+    y = run(model, frames, True, lookahead=4)
+    means = y.mean(axis=(1, 2))
+    settled = means[-4:].mean()
+    assert abs(means[12] - settled) <= 3, means[10:]
+
+
+def test_no_false_cuts_on_motion_and_fades(model, clips):
+    for kind in ("moving", "fade", "static"):
+        hook = TemporalFilter()
+        render_luma(FrameProcessor(model, "pq", temporal=hook), clips[kind])
+        assert hook.cuts_seen == 0, kind
+    hook = TemporalFilter()
+    render_luma(FrameProcessor(model, "pq", temporal=hook), clips["cut"])
+    assert hook.cuts_seen == 1
+
+
+def test_fade_is_monotonic(model, clips):
+    means = run(model, clips["fade"], True).mean(axis=(1, 2))
+    assert np.all(np.diff(means) <= 0.5), np.round(means, 1)
+
+
+def test_bright_object_that_moves_away_leaves_no_trail(model, clips):
+    frames = clips["away"]
+    on, off = run(model, frames, True), run(model, frames, False)
+    h, w = frames.shape[1:3]
+    yy, xx = np.mgrid[0:h, 0:w]
+    old = (xx - 0.6 * w) ** 2 + (yy - 0.7 * h) ** 2 < (0.08 * h) ** 2
+    assert on[6][old].mean() > off[6][old].mean() - 30  # it was expanded while there
+    for t in (9, 10, 11):  # from the second frame after the jump: background level, as per-frame
+        assert abs(on[t][old].mean() - off[t][old].mean()) <= 2, t
+
+
+def test_state_resets_between_clips(model, clips):
+    proc = FrameProcessor(model, "pq", temporal=TemporalFilter())
+    a = render_luma(proc, clips["static"])
+    b = render_luma(proc, clips["static"])
+    np.testing.assert_array_equal(a, b)
