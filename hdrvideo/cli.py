@@ -99,6 +99,12 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
     show_default=True,
     help="Frames of look-ahead for the calibration (within each batch; the batch grows to hold it).",
 )
+@click.option(
+    "--preview",
+    type=click.Path(path_type=Path),
+    help="Also write a PNG: SDR input | HDR tone-mapped for SDR screens | stops raised.",
+)
+@click.option("--preview-frame", type=click.IntRange(0), help="Frame for --preview (default: the middle one).")
 @click.option("--force", is_flag=True, help="Convert input that is already HDR.")
 @click.option("-y", "--overwrite", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
@@ -116,6 +122,8 @@ def convert(
     batch_size,
     temporal,
     lookahead,
+    preview,
+    preview_frame,
     force,
     overwrite,
     quiet,
@@ -147,6 +155,8 @@ def convert(
         if not quiet:
             click.echo(f"wrote {len(written)} HDR image(s): {written[0]}{' …' if len(written) > 1 else ''}", err=True)
         return
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--preview writes a .png or .jpg image, not {preview.suffix or '(none)'!r}")
     processor = build_processor(
         weights, device, transfer, peak_nits, quality, quiet, temporal=temporal == "on", lookahead=lookahead
     )
@@ -207,6 +217,15 @@ def convert(
             f"{result.size_bytes / 1e6:.1f} MB{light}",
             err=True,
         )
+    if preview is not None:
+        from .preview import preview_from_video, write_preview
+
+        try:
+            write_preview(preview, preview_from_video(input, preview_frame, processor))
+        except (InputError, OSError) as e:
+            raise UserError(f"cannot write the preview {preview}: {e}") from None
+        if not quiet:
+            click.echo(f"wrote preview {preview}", err=True)
     if result.lost_frames:
         click.echo(
             f"hdrvideo: error: {result.lost_frames} frame(s) of the input could not be decoded; "

@@ -398,3 +398,40 @@ def test_memory_stays_flat_on_a_long_clip(tmp_path, tiny_weights):
     early = max(m for d, m in samples if 100 <= d <= 200)
     late = max(m for d, m in samples if d >= 500)
     assert late - early < 40, (early, late)
+
+
+def test_preview_still(tmp_path, clip, tiny_weights):
+    import cv2
+
+    out, png = tmp_path / "o.mkv", tmp_path / "p.png"
+    code, text = run_cli(
+        "convert", clip, out, "--weights", tiny_weights, "--preview", png, "--preview-frame", "3", "-q"
+    )
+    assert code == 0, text
+    strip = cv2.imread(str(png))[:, :, ::-1]
+    with av.open(str(clip)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    h, w = frames[3].shape[:2]
+    assert strip.shape == (h, 3 * w, 3)
+    # the left panel is the input frame (below the label)
+    assert np.abs(strip[30:, :w].astype(int) - frames[3][30:].astype(int)).mean() < 3
+    code, text = run_cli(
+        "convert", clip, tmp_path / "o2.mkv", "--weights", tiny_weights, "--preview", tmp_path / "p.gif"
+    )
+    assert code != 0 and "--preview" in text and not (tmp_path / "o2.mkv").exists()
+
+
+def test_preview_stops_map_lights_up_clipped_areas():
+    from hdrvideo.model import load_model
+    from hdrvideo.preview import render_preview
+    from hdrvideo.processor import FrameProcessor
+    from tests.media import sdr_frame
+
+    model = load_model(shared_path("reference/expandnet/weights.pth"), device="cpu")
+    rgb = sdr_frame(5, 192, 108)
+    strip = render_preview(FrameProcessor(model, "pq"), rgb).astype(int)
+    heat = strip[:, 2 * 192 :].sum(-1)[20:-10]  # below the label, above the legend bar
+    clipped = (rgb.min(-1) >= 250)[20:-10]
+    assert heat[clipped].mean() > heat[~clipped].mean() + 100
+    tonemapped = strip[:, 192 : 2 * 192].sum(-1)[20:-10]
+    assert tonemapped[clipped].mean() > tonemapped[~clipped].mean()
