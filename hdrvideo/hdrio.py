@@ -181,7 +181,9 @@ def _is_sequence(files: list[Path]) -> bool:
         return False
     stems = {re.sub(r"\d+", "#", p.stem) for p in files}
     numbers = sorted(int(re.findall(r"\d+", p.stem)[-1]) for p in files if re.search(r"\d", p.stem))
-    return len(stems) == 1 and len(numbers) == len(files) and numbers == list(range(numbers[0], numbers[0] + len(files)))
+    return (
+        len(stems) == 1 and len(numbers) == len(files) and numbers == list(range(numbers[0], numbers[0] + len(files)))
+    )
 
 
 def find_media(folder: str | Path) -> tuple[list[Path], list[list[Path] | Path]]:

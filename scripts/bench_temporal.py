@@ -90,7 +90,10 @@ def main() -> None:
     yy, xx = np.mgrid[0:h, 0:w]
     old = (xx - 0.6 * w) ** 2 + (yy - 0.7 * h) ** 2 < (0.08 * h) ** 2
     trail = [abs(on[t][old].mean() - off[t][old].mean()) for t in (8, 9, 10)]
-    print("trail at the old position, frames +0, +1, +2 after the move (codes vs per-frame): " + ", ".join(f"{v:.1f}" for v in trail))
+    print(
+        "trail at the old position, frames +0, +1, +2 after the move (codes vs per-frame): "
+        + ", ".join(f"{v:.1f}" for v in trail)
+    )
 
     # cost of the temporal stage per 1080p frame (the hook alone, on this machine's CPU)
     hook = TemporalFilter()

@@ -106,9 +106,7 @@ def temporal_scene(kind: str, i: int, w: int, h: int) -> np.ndarray:
     8 frames, then jumps far away.
     """
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack(
-        [0.30 + 0.35 * xx / w, 0.25 + 0.30 * yy / h, 0.35 + 0.15 * np.sin(xx / w * 6.28)], -1
-    )
+    base = np.stack([0.30 + 0.35 * xx / w, 0.25 + 0.30 * yy / h, 0.35 + 0.15 * np.sin(xx / w * 6.28)], -1)
     win = (np.abs(xx - 0.25 * w) < 0.08 * w) & (np.abs(yy - 0.3 * h) < 0.12 * h)
     img = base.copy()
     img[win] = 1.0

@@ -436,3 +436,11 @@ def test_preview_stops_map_lights_up_clipped_areas():
     assert heat[clipped].mean() > heat[~clipped].mean() + 8
     tonemapped = strip[:, 192 : 2 * 192].sum(-1)[20:-10]
     assert tonemapped[clipped].mean() > tonemapped[~clipped].mean()
+
+
+def test_convert_with_no_weights_uses_the_shipped_model(tmp_path, clip):
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", clip, out, "-q")
+    assert code == 0, text
+    y, _ = video_frames(out)
+    assert len(y) == 12

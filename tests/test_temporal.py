@@ -15,8 +15,7 @@ from tests.media import temporal_clip
 
 @pytest.fixture(scope="module")
 def model():
-    from tests.conftest import shared_path
-    return load_model(shared_path("reference/expandnet/weights.pth"), device="cpu")
+    return load_model(device="cpu")  # the shipped default weights
 
 
 def run(model, frames, temporal: bool, lookahead: int = 0):
@@ -29,20 +28,42 @@ def clips():
     return {k: temporal_clip(k) for k in ("static", "moving", "fade", "cut", "away")}
 
 
+@pytest.fixture(scope="module")
+def authors_model():
+    from tests.conftest import shared_path
+
+    return load_model(shared_path("reference/expandnet/weights.pth"), device="cpu")
+
+
+def _limit(kind: str) -> float:
+    # against the BT.2408 mapping of the same clip: 1.3× for a still scene. A moving expanded
+    # highlight has more contrast than the SDR one, so its motion alone raises the figure: a
+    # constant, perfectly steady gain of 2.7× gives 1.5× (see the README); allow that floor.
+    return 1.3 if kind == "static" else 1.55
+
+
 @pytest.mark.parametrize("kind", ["static", "moving"])
-def test_flicker_targets(model, clips, kind):
+def test_flicker_targets_shipped_model(model, clips, kind):
     frames = clips[kind]
     base = flicker(run(None, frames, False))
     off = flicker(run(model, frames, False))
     on = flicker(run(model, frames, True))
+    # our model was trained with a temporal term and barely flickers per frame; the filter must
+    # keep it there and never add any
+    assert on[0] <= _limit(kind) * base[0] and on[1] <= _limit(kind) * base[1], (on, base)
+    assert on[0] <= 1.05 * off[0] and on[1] <= 1.15 * off[1], (on, off)
+
+
+@pytest.mark.parametrize("kind", ["static", "moving"])
+def test_flicker_targets_flickering_model(authors_model, clips, kind):
+    """The authors' weights flicker per frame (up to 2.9× the BT.2408 mapping): the filter must cut it."""
+    frames = clips[kind]
+    base = flicker(run(None, frames, False))
+    off = flicker(run(authors_model, frames, False))
+    on = flicker(run(authors_model, frames, True))
     assert on[0] <= 0.75 * off[0], (on, off)  # block flicker
     assert on[1] <= 0.75 * off[1] or on[1] <= 1.1 * base[1], (on, off, base)  # pumping
-    # against the BT.2408 mapping of the same clip: 1.3× for a still scene. A moving expanded
-    # highlight has more contrast than the SDR one, so its motion alone raises the figure: a
-    # constant, perfectly steady gain of 2.7× gives 1.5× (see the README); allow that floor.
-    limit = 1.3 if kind == "static" else 1.55
-    assert on[0] <= limit * base[0], (on, base)
-    assert on[1] <= limit * base[1], (on, base)
+    assert on[0] <= _limit(kind) * base[0] and on[1] <= _limit(kind) * base[1], (on, base)
 
 
 def test_hard_cut_takes_the_new_level_at_once(model, clips):

@@ -218,9 +218,10 @@ def test_targets_put_midtones_where_the_sdr_is():
     sig, e = cam(hdr, torch.Generator().manual_seed(5), curve="gamma")
     t = compute_targets(hdr, e, sig) * TARGET_SCALE
     ok = (sig.amin(1) > 0.06) & (sig.amax(1) < 0.85)
-    ratio = colour.luminance(t, colour.LUMA_BT709)[:, 0][ok] / colour.luminance(
-        colour.bt1886_eotf(sig), colour.LUMA_BT709
-    )[:, 0][ok]
+    ratio = (
+        colour.luminance(t, colour.LUMA_BT709)[:, 0][ok]
+        / colour.luminance(colour.bt1886_eotf(sig), colour.LUMA_BT709)[:, 0][ok]
+    )
     assert abs(float(torch.log(ratio).mean())) < 0.05
     light = hdr.amin(1) >= 50  # the 50× lights: clipped by the camera, far above white in the target
     assert (sig.amin(1)[light] == 1).all()
