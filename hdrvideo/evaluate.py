@@ -50,15 +50,6 @@ class EvalResult:
     n_clipped: int
 
 
-@torch.no_grad()
-def predict_relative(processor: FrameProcessor, signal: torch.Tensor) -> torch.Tensor:
-    """SDR signal (B, 3, H, W) → relative linear BT.709 HDR (1 = SDR white), as convert computes
-    it before the display shoulder."""
-    lin = processor.decode_sdr(signal)
-    gain, _ = processor.log_gain(signal, lin)
-    return lin * torch.exp(gain)
-
-
 def _exposure_fit(pred: torch.Tensor, ref: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
     cfg = CalibrationConfig()
     ok = (signal.amin(1, keepdim=True) >= cfg.fit_lo) & (signal.amax(1, keepdim=True) <= cfg.fit_hi)
@@ -95,7 +86,7 @@ def evaluate(
             signal, exposure = cam(hdr, gen, curve="srgb", stops=torch.tensor([stop]))
             ref = hdr * exposure.view(-1, 1, 1, 1)
             proc.reset()
-            pred = predict_relative(proc, signal)
+            pred, _ = proc.relative_hdr(signal, shoulder=False)
             pred = pred * _exposure_fit(pred, ref, signal)
             white = proc.cfg.white_nits
             ref_n, pred_n = ref * white, pred * white

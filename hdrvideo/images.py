@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import torch
 
-from . import colour
 from .processor import FrameProcessor, sdr_to_tensor
 
 __all__ = ["IMAGE_INPUTS", "HDR_OUTPUTS", "expand_image", "read_sdr_image", "write_hdr_image", "convert_images"]
@@ -44,11 +43,7 @@ def read_sdr_image(path: Path) -> np.ndarray:
 @torch.no_grad()
 def expand_image(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) SDR RGB → (H, W, 3) float32 linear BT.709 HDR, 1.0 = SDR white. Any size."""
-    signal = sdr_to_tensor(rgb[None], processor.device)
-    sdr_linear = processor.decode_sdr(signal)
-    gain, _ = processor.log_gain(signal, sdr_linear)
-    nits = processor.to_display(sdr_linear, gain)
-    rel = colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / processor.cfg.white_nits
+    rel, _ = processor.relative_hdr(sdr_to_tensor(rgb[None], processor.device))
     return np.ascontiguousarray(rel[0].permute(1, 2, 0).float().cpu().numpy())
 
 

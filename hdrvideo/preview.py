@@ -30,11 +30,8 @@ MAX_STOPS = 3.0
 def render_preview(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) SDR RGB uint8/uint16 → (H, 3·W, 3) uint8 RGB panel strip."""
     signal = sdr_to_tensor(rgb[None], processor.device)
-    lin = processor.decode_sdr(signal)
-    gain, _ = processor.log_gain(signal, lin)
-    nits = processor.to_display(lin, gain)
+    rel, lin = processor.relative_hdr(signal)
     white, peak = processor.cfg.white_nits, processor.cfg.peak_nits
-    rel = colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / white
     y = colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)
     lw = peak / white
     yd = y * (1 + y / (lw * lw)) / (1 + y)  # extended Reinhard: SDR white → 0.5, the peak → 1

@@ -202,6 +202,18 @@ class FrameProcessor:
         nits = colour.rgb_to_rgb(nits709, colour.BT709_TO_BT2020)
         return soft_shoulder(nits, self.cfg.knee_nits, self.cfg.peak_nits)
 
+    @torch.no_grad()
+    def relative_hdr(self, signal: torch.Tensor, shoulder: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """SDR signal (B, 3, H, W) → (HDR, SDR linear), both linear BT.709 relative to SDR white
+        (1.0 = 203 cd/m²): the picture the video path encodes (with the display shoulder, or
+        without it for evaluation), and the SDR-in-HDR picture it started from."""
+        sdr_linear = self.decode_sdr(signal)
+        gain, _ = self.log_gain(signal, sdr_linear)
+        if not shoulder:
+            return sdr_linear * torch.exp(gain), sdr_linear
+        nits = colour.rgb_to_rgb(self.to_display(sdr_linear, gain), colour.BT2020_TO_BT709)
+        return nits.clamp(min=0) / self.cfg.white_nits, sdr_linear
+
     # -- the whole path -------------------------------------------------------------------
     @torch.no_grad()
     def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:
