@@ -358,3 +358,17 @@ def test_eval_command_prints_a_table(tiny_data, tmp_path):
     assert len(lines) == 4 and "linear" in lines[2] and "w.safetensors" in lines[3]
     cells = [float(c) for c in lines[2].split("|")[2:5]]
     assert all(np.isfinite(cells)) and cells[0] > 10
+
+
+def test_hdr_video_loader_decodes_pq_and_hlg_to_linear_light():
+    from hdrvideo.hdrio import read_hdr_video
+    from tests.conftest import shared_path
+
+    pq = list(read_hdr_video(shared_path("data/fixtures/pq_av1_480x270_30f.mp4"), max_frames=3))
+    assert len(pq) == 3 and pq[0].shape == (270, 480, 3) and pq[0].dtype == np.float32
+    assert 1 < np.median(pq[0]) < 1000 and pq[0].max() <= 10000  # cd/m², PQ range
+    hlg = next(read_hdr_video(shared_path("data/fixtures/hlg_hevc_1280x720_4f.mov")))
+    # HLG on a 1000 cd/m² display; BT.2020 → BT.709 can push one channel of a saturated colour past it
+    assert 0 <= hlg.min() and 500 < hlg.max() <= 1100
+    with pytest.raises(MediaError, match="not HDR"):
+        next(read_hdr_video(shared_path("data/fixtures/sdr_h264_1080x720_30f.mp4")))
