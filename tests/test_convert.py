@@ -444,3 +444,20 @@ def test_convert_with_no_weights_uses_the_shipped_model(tmp_path, clip):
     assert code == 0, text
     y, _ = video_frames(out)
     assert len(y) == 12
+
+
+def test_av1_content_light_level_is_patched(tmp_path, clip, tiny_weights):
+    """SVT-AV1 gets the peak as a placeholder; the HDR_CLL metadata OBU is patched to the measured values."""
+    from hdrvideo.info import describe
+
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", clip, out, "--weights", tiny_weights, "--codec", "av1", "--quality", "full", "-q")
+    assert code == 0, text
+    d = describe(out)
+    cl = d["content_light_level"]
+    assert cl["max_cll"] != 1000 and 0 < cl["max_fall"] < cl["max_cll"] <= 1000
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1", "libaom-av1")
+    y_out, _ = video_frames(out)
+    assert len(y_out) == 12
+    assert d["mastering_display"]["max_luminance"] == 1000
