@@ -164,13 +164,20 @@ def _run(
         container_format=CONTAINERS[out.suffix.lower()],
         metadata={k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")},
     )
-    copied, dropped, copy_streams = [], [], []
+    copied, dropped, copy_streams, transcoded = [], [], [], []
+    notes: list[str] = []
     for s in container.streams:
         if s.type in ("audio", "subtitle") and s is not vstream:
             label = f"{s.type}#{s.index} {s.codec_context.name if s.codec_context else ''}".strip()
             if writer.add_copy(s):
                 copied.append(label)
                 copy_streams.append(s)
+                continue
+            codec = writer.add_transcode(s) if s.type == "audio" else None
+            if codec is not None:
+                notes.append(f"{out.suffix} cannot hold {label}: re-encoded as {codec}")
+                copy_streams.append(s)
+                transcoded.append(s.index)
             else:
                 dropped.append(label)
     _copy_chapters(container, writer)
@@ -187,7 +194,10 @@ def _run(
             last_pts = None
             for packet in container.demux([vstream, *copy_streams]):
                 if packet.stream is not vstream:
-                    if packet.dts is not None:
+                    if packet.stream.index in transcoded:
+                        for af in packet.decode():
+                            to_proc.put(("audio", packet.stream.index, af))
+                    elif packet.dts is not None:
                         to_proc.put(("packet", packet))
                     continue
                 try:
@@ -217,6 +227,9 @@ def _run(
                     break
                 if item[0] == "packet":
                     writer.mux(item[1])
+                    continue
+                if item[0] == "audio":
+                    writer.encode_audio(item[1], item[2])
                     continue
                 _, batch, pts_list = item
                 for i, pts in enumerate(pts_list):
@@ -259,7 +272,6 @@ def _run(
         expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
         short = expected - state["written"]
         lost = max(state["lost"], short if short > 1 + 0.01 * expected else 0)
-    notes = []
     if info.width % 2 or info.height % 2:
         notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
     if info.matrix_guessed:
@@ -291,7 +303,7 @@ def _process_loop(to_proc, to_write, processor, batch_size, progress, info, stat
             # interleaves by timestamp)
             to_write.put(("frames", batch, pts))
         for it in pending:
-            if it[0] == "packet":
+            if it[0] != "frame":  # copied packets and decoded audio to re-encode
                 to_write.put(it)
         pending.clear()
         frames.clear()

@@ -193,6 +193,7 @@ class HDRWriter:
         self.max_fall = 0.0
         self.frames = 0
         self._copied: dict[int, av.stream.Stream] = {}
+        self._transcoded: dict[int, tuple[av.audio.AudioStream, av.AudioResampler]] = {}
 
     # -- streams copied from the input --------------------------------------------------------
     def add_copy(self, in_stream: av.stream.Stream) -> bool:
@@ -206,6 +207,36 @@ class HDRWriter:
                 out.metadata[k] = in_stream.metadata[k]
         self._copied[in_stream.index] = out
         return True
+
+    def add_transcode(self, in_stream: av.audio.AudioStream) -> str | None:
+        """Re-encode an audio stream the container cannot hold as it is: FLAC for PCM sources
+        (lossless stays lossless), AAC otherwise. Returns the new codec's name, or None."""
+        src = in_stream.codec_context
+        codec = "flac" if src.name.startswith("pcm_") else "aac"
+        try:
+            out = self.container.add_stream(codec, rate=src.sample_rate or 48000)
+            out.layout = src.layout.name if src.layout and src.layout.nb_channels <= 2 else "stereo"
+            if codec == "aac":
+                out.bit_rate = 192_000
+        except (av.error.FFmpegError, ValueError, TypeError):
+            return None
+        for k in ("language", "title"):
+            if k in in_stream.metadata:
+                out.metadata[k] = in_stream.metadata[k]
+        resampler = av.AudioResampler(format=out.codec_context.format, layout=out.layout, rate=out.rate)
+        self._transcoded[in_stream.index] = (out, resampler)
+        return codec
+
+    def encode_audio(self, index: int, frame: av.AudioFrame | None) -> None:
+        """Encode a decoded frame of transcoded input stream ``index`` (None flushes it)."""
+        out, resampler = self._transcoded[index]
+        frames = resampler.resample(frame) if frame is not None else [*resampler.resample(None), None]
+        for f in frames:
+            for packet in out.encode(f):
+                if not self._started:
+                    self._early.append(packet)
+                else:
+                    self.container.mux(packet)
 
     def mux(self, packet: av.Packet) -> None:
         """Write a packet of a copied stream (demuxer flush packets are skipped)."""
@@ -268,6 +299,8 @@ class HDRWriter:
             self._start()
         for packet in self.stream.encode(None):
             self._mux_video(packet)
+        for index in self._transcoded:
+            self.encode_audio(index, None)
         self.container.close()
         if self.settings.transfer == "pq" and self.settings.codec in ("hevc", "av1"):
             placeholder = _cll_placeholder(self.settings.peak_nits)

@@ -461,3 +461,43 @@ def test_av1_content_light_level_is_patched(tmp_path, clip, tiny_weights):
     y_out, _ = video_frames(out)
     assert len(y_out) == 12
     assert d["mastering_display"]["max_luminance"] == 1000
+
+
+def _clip_with_audio_codec(path: Path, codec: str, rate: int, layout: str) -> Path:
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=24)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    a = out.add_stream(codec, rate=rate)
+    a.layout = layout
+    for i in range(24):
+        img = np.full((48, 64, 3), 60 + 4 * i, np.uint8)
+        for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    fmt, ch = a.codec_context.format.name, a.layout.nb_channels
+    t = np.arange(rate) / rate  # one second of 440 Hz
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
+    for k in range(0, rate, 1024):
+        part = np.tile(tone[k : k + 1024], ch)[None]
+        af = av.AudioFrame.from_ndarray(part, format=fmt, layout=layout)
+        af.sample_rate, af.pts = rate, k
+        for p in a.encode(af):
+            out.mux(p)
+    for p in a.encode(None):
+        out.mux(p)
+    out.close()
+    return path
+
+
+def test_audio_the_container_cannot_hold_is_reencoded(tmp_path, tiny_weights):
+    src = _clip_with_audio_codec(tmp_path / "in.mov", "pcm_mulaw", 8000, "mono")  # Matroska refuses μ-law
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", src, out, "--weights", tiny_weights, "--quality", "full")
+    assert code == 0, text
+    assert "re-encoded as flac" in text
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "flac" and audio.rate == 8000
+        samples = sum(f.samples for f in c.decode(audio))
+    assert abs(samples - 8000) <= 1024  # the whole second of sound is there
