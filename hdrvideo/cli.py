@@ -75,6 +75,13 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
 @click.option("--peak-nits", type=float, default=1000.0, show_default=True, help="Peak light of the output, cd/m².")
 @click.option("--codec", type=click.Choice(["hevc", "av1", "prores", "ffv1"]), default="hevc", show_default=True)
 @click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1.")
+@click.option(
+    "--encoder",
+    type=click.Choice(["pyav", "ffmpeg"]),
+    default="pyav",
+    show_default=True,
+    help="Who encodes: PyAV's bundled FFmpeg, or a system ffmpeg (hevc/av1, constant frame rate).",
+)
 @click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13).")
 @click.option("--device", help="cuda, cuda:1, cpu … (default: CUDA when present).")
 @click.option(
@@ -116,6 +123,7 @@ def convert(
     peak_nits,
     codec,
     crf,
+    encoder,
     preset,
     device,
     quality,
@@ -164,7 +172,9 @@ def convert(
         batch_size = 8 if processor.device.type == "cuda" else 2
     if temporal == "on":
         batch_size = max(batch_size, lookahead + 1)
-    settings = EncoderSettings(codec=codec, transfer=transfer, peak_nits=peak_nits, crf=crf, preset=preset)
+    settings = EncoderSettings(
+        codec=codec, transfer=transfer, peak_nits=peak_nits, crf=crf, preset=preset, encoder=encoder
+    )
     bar = None
 
     def on_info(info) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from .decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
 from .encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from .encode_ffmpeg import FFmpegWriter
 from .processor import FrameProcessor
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
@@ -154,16 +155,13 @@ def _run(
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
     width, height = info.padded_size
-    writer = HDRWriter(
-        tmp,
-        width,
-        height,
-        info.time_base,
-        info.rate,
-        settings,
-        container_format=CONTAINERS[out.suffix.lower()],
-        metadata={k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")},
-    )
+    fmt = CONTAINERS[out.suffix.lower()]
+    meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
+    if settings.encoder == "ffmpeg":
+        settings.validate(fmt)
+        writer = FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path)
+    else:
+        writer = HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta)
     copied, dropped, copy_streams, transcoded = [], [], [], []
     notes: list[str] = []
     for s in container.streams:

@@ -71,11 +71,12 @@ class EncoderSettings:
     preset: str | None = None
     low_latency: bool = False
     threads: int = 0
+    encoder: str = "pyav"  # or "ffmpeg": a system ffmpeg through ffmpeg-python
 
     def validate(self, container_format: str) -> None:
         if self.codec not in CODECS:
             raise EncodeError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
-        if CODECS[self.codec] not in av.codecs_available:
+        if self.encoder == "pyav" and CODECS[self.codec] not in av.codecs_available:
             raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
         if self.codec not in _CAN_HOLD.get(container_format, set()):
             raise EncodeError(f"{container_format} cannot hold {self.codec}; use .mkv")
@@ -315,9 +316,14 @@ class HDRWriter:
 
     def content_light_level(self) -> tuple[int, int]:
         """(MaxCLL, MaxFALL) as written: measured maxima rounded up, never below the content."""
-        cll = _nonzero_bytes(math.ceil(self.max_cll))
-        fall = _nonzero_bytes(math.ceil(min(self.max_fall, self.max_cll)))
-        return cll, min(fall, cll)
+        return content_light_level(self.max_cll, self.max_fall)
+
+
+def content_light_level(max_cll: float, max_fall: float) -> tuple[int, int]:
+    """Measured maxima (cd/m²) → the (MaxCLL, MaxFALL) to signal: rounded up, never below the content."""
+    cll = _nonzero_bytes(math.ceil(max_cll))
+    fall = _nonzero_bytes(math.ceil(min(max_fall, max_cll)))
+    return cll, min(fall, cll)
 
 
 def _pattern(codec: str, cll: int, fall: int) -> bytes:

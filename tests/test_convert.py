@@ -501,3 +501,36 @@ def test_audio_the_container_cannot_hold_is_reencoded(tmp_path, tiny_weights):
         assert audio.codec_context.name == "flac" and audio.rate == 8000
         samples = sum(f.samples for f in c.decode(audio))
     assert abs(samples - 8000) <= 1024  # the whole second of sound is there
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg program on PATH (CI installs Debian's)")
+def test_encoder_ffmpeg(tmp_path, clip, tiny_weights):
+    from hdrvideo.info import describe
+
+    out = tmp_path / "ff.mp4"
+    code, text = run_cli(
+        "convert", clip, out, "--weights", tiny_weights, "--encoder", "ffmpeg", "--quality", "full", "-q"
+    )
+    assert code == 0, text
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        assert cc.name == "hevc" and cc.format.name == "yuv420p10le" and cc.codec_tag == "hvc1"
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range) == (9, 16, 9, 1)
+    d = describe(out)
+    assert d["mastering_display"]["max_luminance"] == 1000
+    assert d["content_light_level"]["max_cll"] != 1000  # patched to the measured value
+    y_out, _ = video_frames(out)
+    assert len(y_out) == 12
+    assert audio_packets(out) == audio_packets(clip)  # copied bit-exact by ffmpeg
+    ref = bt2408_luma(clip, "pq")
+    luma = np.stack([f[: ref.shape[1]] for f in y_out]).astype(int)
+    assert np.median(np.abs(luma - ref.astype(int))) <= 3
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg program on PATH (CI installs Debian's)")
+def test_encoder_ffmpeg_refuses_variable_frame_rate(tmp_path, tiny_weights):
+    src = make_clip(tmp_path / "vfr.mkv", vfr=True, audio=False)
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", src, out, "--weights", tiny_weights, "--encoder", "ffmpeg", "-q")
+    assert code == 1 and "variable frame rate" in text and text.count("\n") <= 1
+    assert not out.exists() and not list(tmp_path.glob(".o.partial*"))
