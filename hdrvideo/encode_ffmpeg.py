@@ -136,7 +136,9 @@ class FFmpegWriter:
         if self._copies:
             opts.update({"acodec": "copy", "scodec": "copy"})
         out = ffmpeg.output(*streams, str(self.path), **opts)
-        out = out.global_args("-hide_banner", "-loglevel", "error", "-nostdin", *sum((["-metadata", m] for m in self._metadata), []))
+        out = out.global_args(
+            "-hide_banner", "-loglevel", "error", "-nostdin", *sum((["-metadata", m] for m in self._metadata), [])
+        )
         self._proc = out.overwrite_output().run_async(cmd=self._exe, pipe_stdin=True, pipe_stderr=True)
         threading.Thread(target=self._drain, daemon=True).start()
 
