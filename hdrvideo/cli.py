@@ -420,5 +420,48 @@ def eval_command(data, models, held_out, val_fraction, max_side, quality, device
     click.echo(format_table(results))
 
 
+@main.command("bench")
+@click.option(
+    "--input", "input_path", type=click.Path(path_type=Path, exists=True), help="Clip to use (default: generated)."
+)
+@click.option("--size", default="1920x1080", show_default=True, help="WxH of the generated clip.")
+@click.option("--frames", type=click.IntRange(4), default=48, show_default=True)
+@click.option("--modes", default="null,fast,full", show_default=True, help="Comma list of null, fast, full.")
+@click.option("--device", help="cuda, cpu … (default: CUDA when present).")
+@click.option("--weights", type=click.Path(path_type=Path), help="Default: the shipped model.")
+@click.option("--batch-size", type=click.IntRange(1, 256))
+@click.option("--preset", default="ultrafast", show_default=True, help="x265 preset for all modes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_command(input_path, size, frames, modes, device, weights, batch_size, preset, as_json):
+    """Measure conversion speed: the null pipeline, fast and full quality, with time per stage."""
+    import json
+
+    from .bench import MODES, format_bench, run_bench
+    from .encode import EncoderSettings
+    from .model import WeightsError, load_model
+
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+        if w < 16 or h < 16 or w % 2 or h % 2:
+            raise ValueError
+    except ValueError:
+        raise UserError(f"--size must be WxH with even sides of at least 16, got {size!r}") from None
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    if not chosen or any(m not in MODES for m in chosen):
+        raise UserError(f"--modes takes a comma list of {', '.join(MODES)}, got {modes!r}")
+    device = _pick_device(device)
+    model = None
+    if any(m != "null" for m in chosen):
+        try:
+            model = load_model(weights, device=device)
+        except WeightsError as e:
+            raise UserError(str(e)) from None
+    result = run_bench(
+        model, (w, h), frames, chosen, input_path, batch_size, EncoderSettings(preset=preset), device,
+        log=(lambda m: None) if as_json else (lambda m: click.echo(m, err=True)),
+    )  # fmt: skip
+    click.echo(json.dumps(result) if as_json else format_bench(result))
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m hdrvideo`
     sys.exit(main())

@@ -1,0 +1,157 @@
+"""``hdrvideo bench``: end-to-end conversion speed and time per stage, in one process.
+
+Modes, run one after another on the same clip (generated, or ``--input``):
+
+- ``null``: decode → colour (BT.2408 SDR-in-HDR, no network) → encode: the I/O ceiling;
+- ``fast``: the network on a frame with long side 480, its gain carried up (the CPU default);
+- ``full``: the network at full resolution.
+
+For each: end-to-end fps through :func:`~hdrvideo.convert.convert_video` (threads and queues as
+``convert`` runs them), and, measured separately on the same frames, the milliseconds per frame of
+each stage: ``decode`` (PyAV decode + conversion to RGB), ``colour`` (the processor with no
+network), ``network`` (the processor's extra time with the network), ``encode`` (10-bit planes to
+the encoder). On a CPU, upload and download are part of ``colour``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from .convert import convert_video
+from .decode import frame_to_rgb, open_input, probe
+from .encode import EncoderSettings, HDRWriter
+from .processor import FrameProcessor
+
+__all__ = ["make_bench_clip", "run_bench", "format_bench"]
+
+MODES = ("null", "fast", "full")
+_LONG_SIDE = {"null": None, "fast": 480, "full": None}
+
+
+def make_bench_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
+    """An 8-bit BT.709 H.264 clip: moving gradients with a clipped highlight, as x264 ultrafast."""
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=fps)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.options = {"preset": "ultrafast", "crf": "20"}
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for i in range(frames):
+        img = np.stack(
+            [0.3 + 0.4 * xx / width, 0.25 + 0.4 * yy / height, 0.4 + 0.2 * np.sin(xx / width * 6 + i / 5)], -1
+        )
+        cx = (0.2 + 0.6 * (i % fps) / fps) * width
+        img[(xx - cx) ** 2 + (yy - 0.4 * height) ** 2 < (0.1 * height) ** 2] = 1.0
+        frame = av.VideoFrame.from_ndarray((img.clip(0, 1) * 255).astype(np.uint8), format="rgb24")
+        for p in vs.encode(frame.reformat(format="yuv420p", dst_colorspace="itu709", dst_color_range=1)):
+            out.mux(p)
+    for p in vs.encode(None):
+        out.mux(p)
+    out.close()
+    return path
+
+
+def _decode_all(path: Path) -> tuple[list[np.ndarray], float]:
+    container = open_input(path)
+    info = probe(container, path)
+    t = time.perf_counter()
+    frames = [frame_to_rgb(f, info) for f in container.decode(container.streams.video[0])]
+    container.close()
+    return frames, (time.perf_counter() - t) / max(1, len(frames))
+
+
+def _process_time(proc: FrameProcessor, frames: list[np.ndarray], batch: int):
+    proc.reset()
+    out = []
+    t = time.perf_counter()
+    for i in range(0, len(frames), batch):
+        out.append(proc.process(np.stack(frames[i : i + batch])))
+    if proc.device.type == "cuda":
+        torch.cuda.synchronize()
+    return out, (time.perf_counter() - t) / len(frames)
+
+
+def _encode_time(batches, path: Path, settings: EncoderSettings, rate: int) -> float:
+    b0 = batches[0]
+    h, w = b0.y.shape[1:]
+    writer = HDRWriter(path, w, h, Fraction(1, rate), Fraction(rate), settings)
+    n = 0
+    t = time.perf_counter()
+    for b in batches:
+        for i in range(len(b)):
+            writer.write_planes(b.y[i], b.uv[i], n, b.max_cll[i], b.max_fall[i])
+            n += 1
+    writer.close()
+    return (time.perf_counter() - t) / n
+
+
+def run_bench(
+    model,
+    size: tuple[int, int] = (1920, 1080),
+    frames: int = 48,
+    modes: tuple[str, ...] = MODES,
+    input_path: Path | None = None,
+    batch: int | None = None,
+    settings: EncoderSettings | None = None,
+    device: str = "cpu",
+    log=lambda *_: None,
+) -> dict:
+    """Run the modes; returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps",
+    "stages": {mode: {stage: ms per frame}}, "encoder": …}`` (modes not run are absent)."""
+    settings = settings or EncoderSettings(preset="ultrafast")
+    batch = batch or (8 if str(device).startswith("cuda") else 2)
+    with tempfile.TemporaryDirectory(prefix="hdrvideo-bench-") as tmp:
+        tmpd = Path(tmp)
+        clip = input_path or make_bench_clip(tmpd / "bench.mp4", size[0], size[1], frames)
+        decoded, decode_ms = _decode_all(Path(clip))
+        h, w = decoded[0].shape[:2]
+        result: dict = {
+            "device": str(device),
+            "size": f"{w}x{h}",
+            "frames": len(decoded),
+            "encoder": f"libx265 preset {settings.preset or 'medium'}, crf {settings.crf or 18}",
+            "threads": torch.get_num_threads(),
+            "stages": {},
+        }
+        colour_proc = FrameProcessor(None, "pq", device=device)
+        _, colour_s = _process_time(colour_proc, decoded, batch)
+        for mode in modes:
+            proc = colour_proc if mode == "null" else FrameProcessor(model, "pq", net_long_side=_LONG_SIDE[mode])
+            batches, proc_s = _process_time(proc, decoded, batch)
+            enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", settings, 25)
+            t = time.perf_counter()
+            r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, settings, batch_size=batch, overwrite=True)
+            fps = r.frames / (time.perf_counter() - t)
+            result[f"{mode}_fps"] = round(fps, 3)
+            result["stages"][mode] = {
+                "decode_ms": round(1000 * decode_ms, 2),
+                "colour_ms": round(1000 * colour_s, 2),
+                "network_ms": round(1000 * max(0.0, proc_s - colour_s), 2),
+                "encode_ms": round(1000 * enc_s, 2),
+            }
+            log(f"{mode}: {fps:.2f} fps end to end; stages {result['stages'][mode]}")
+        return result
+
+
+def format_bench(r: dict) -> str:
+    """A markdown table of a :func:`run_bench` result."""
+    rows = [
+        f"{r['size']}, {r['frames']} frames, device {r['device']} ({r['threads']} threads), {r['encoder']}",
+        "",
+        "| mode | fps end to end | decode ms | colour ms | network ms | encode ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for mode, st in r["stages"].items():
+        rows.append(
+            f"| {mode} | {r[f'{mode}_fps']:.2f} | {st['decode_ms']:.1f} | {st['colour_ms']:.1f} | "
+            f"{st['network_ms']:.1f} | {st['encode_ms']:.1f} |"
+        )
+    if "null_fps" in r and "fast_fps" in r:
+        rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
+    return "\n".join(rows)
