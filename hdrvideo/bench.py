@@ -27,12 +27,11 @@ import torch
 from .convert import convert_video
 from .decode import frame_to_rgb, open_input, probe
 from .encode import EncoderSettings, HDRWriter
-from .processor import FrameProcessor
+from .processor import QUALITY_LONG_SIDE, FrameProcessor
 
 __all__ = ["make_bench_clip", "run_bench", "format_bench"]
 
 MODES = ("null", "fast", "full")
-_LONG_SIDE = {"null": None, "fast": 480, "full": None}
 
 
 def make_bench_clip(path: Path, width: int, height: int, frames: int, fps: int = 25) -> Path:
@@ -122,7 +121,7 @@ def run_bench(
         colour_proc = FrameProcessor(None, "pq", device=device)
         _, colour_s = _process_time(colour_proc, decoded, batch)
         for mode in modes:
-            proc = colour_proc if mode == "null" else FrameProcessor(model, "pq", net_long_side=_LONG_SIDE[mode])
+            proc = colour_proc if mode == "null" else FrameProcessor(model, "pq", net_long_side=QUALITY_LONG_SIDE[mode])
             batches, proc_s = _process_time(proc, decoded, batch)
             enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", settings, 25)
             t = time.perf_counter()

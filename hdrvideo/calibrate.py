@@ -39,7 +39,7 @@ import torch
 
 from .colour import LUMA_BT709, SDR_WHITE_NITS, luminance
 
-__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "expansion_log_gain", "soft_shoulder"]
+__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder"]
 
 DEFAULT_PARAMS = (0.0, 1.0)
 """(a, b) used when a frame has too few well-exposed pixels and no previous fit: identity."""
@@ -67,6 +67,11 @@ class CalibrationConfig:
         return min(self.white_nits, 0.5 * self.peak_nits)
 
 
+def well_exposed(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor:
+    """(B, 3, H, W) SDR signal → (B, 1, H, W) bool: every channel within ``[fit_lo, fit_hi]``."""
+    return (sdr_signal.amin(1, keepdim=True) >= cfg.fit_lo) & (sdr_signal.amax(1, keepdim=True) <= cfg.fit_hi)
+
+
 def fit_params(
     sdr_signal: torch.Tensor,
     sdr_linear: torch.Tensor,
@@ -81,8 +86,7 @@ def fit_params(
     cannot be fitted. Returns params (B, 2) = (a, b) and confidence (B,) in [0, 1] (0: fallback).
     """
     b = sdr_signal.shape[0]
-    lo, hi = sdr_signal.amin(dim=1), sdr_signal.amax(dim=1)
-    mask = ((lo >= cfg.fit_lo) & (hi <= cfg.fit_hi)).flatten(1).to(net.dtype)  # (B, N)
+    mask = well_exposed(sdr_signal, cfg).flatten(1).to(net.dtype)  # (B, N)
     x = torch.log(luminance(net, LUMA_BT709).clamp(min=_EPS)).flatten(1)
     y = torch.log(luminance(sdr_linear, LUMA_BT709).clamp(min=_EPS)).flatten(1)
     n = mask.sum(1)

@@ -39,7 +39,7 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
     import torch
 
     from .model import WeightsError, load_model
-    from .processor import FrameProcessor
+    from .processor import QUALITY_LONG_SIDE, FrameProcessor
 
     device = _pick_device(device)
     if quality is None:
@@ -51,7 +51,7 @@ def build_processor(weights, device, transfer, peak_nits, quality, quiet, tile=N
         model = load_model(weights, device=device, dtype=dtype)
     except WeightsError as e:
         raise UserError(str(e)) from None
-    long_side = {"fast": 480, "balanced": 960, "full": None}[quality]
+    long_side = QUALITY_LONG_SIDE[quality]
     hook = None
     if temporal:
         from .temporal import TemporalConfig, TemporalFilter
@@ -395,6 +395,7 @@ def eval_command(data, models, held_out, val_fraction, max_side, quality, device
     from .evaluate import evaluate, format_table
     from .hdrio import MediaError
     from .model import WeightsError, default_weights_path, load_model
+    from .processor import QUALITY_LONG_SIDE
 
     device = _pick_device(device)
     try:
@@ -406,7 +407,7 @@ def eval_command(data, models, held_out, val_fraction, max_side, quality, device
     scenes = val if held_out else train + val
     if not scenes:
         raise UserError("no held-out scenes in --data; use --all to score every scene")
-    long_side = {"fast": 480, "balanced": 960, "full": None}[quality]
+    long_side = QUALITY_LONG_SIDE[quality]
     results = {"linear (BT.2408, no expansion)": evaluate(None, scenes, device, max_side=max_side)}
     paths = list(models) or [default_weights_path()]
     for p in paths:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from . import colour
-from .calibrate import CalibrationConfig
+from .calibrate import CalibrationConfig, well_exposed
 from .data import Scene
 from .degrade import CameraConfig, VirtualCamera
 from .model import ExpandNet
@@ -52,7 +52,7 @@ class EvalResult:
 
 def _exposure_fit(pred: torch.Tensor, ref: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
     cfg = CalibrationConfig()
-    ok = (signal.amin(1, keepdim=True) >= cfg.fit_lo) & (signal.amax(1, keepdim=True) <= cfg.fit_hi)
+    ok = well_exposed(signal, cfg)
     lp = torch.log(colour.luminance(pred, colour.LUMA_BT709).clamp(min=1e-6))
     lr = torch.log(colour.luminance(ref, colour.LUMA_BT709).clamp(min=1e-6))
     d = (lr - lp)[ok] if ok.sum() > 16 else (lr - lp).flatten()

@@ -29,9 +29,12 @@ from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_
 from .model import ExpandNet
 from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize_planes, rgb_to_ycbcr, ycbcr_to_rgb
 
-__all__ = ["FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
+__all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
 
 TRANSFERS = ("pq", "hlg")
+
+QUALITY_LONG_SIDE: dict[str, int | None] = {"fast": 480, "balanced": 960, "full": None}
+"""``--quality`` → the long side the network runs at (None: full resolution)."""
 
 
 class TemporalHook(Protocol):

@@ -37,7 +37,7 @@ import torch
 import torch.distributed as dist
 
 from . import colour
-from .calibrate import CalibrationConfig, highlight_weight
+from .calibrate import CalibrationConfig, highlight_weight, well_exposed
 from .data import FrameBank, load_frames
 from .degrade import VirtualCamera
 from .evaluate import evaluate
@@ -83,7 +83,7 @@ def compute_targets(hdr: torch.Tensor, exposure: torch.Tensor, signal: torch.Ten
     cfg = CalibrationConfig()
     rel = hdr * exposure.view(-1, 1, 1, 1)
     sdr = colour.bt1886_eotf(signal)
-    ok = ((signal.amin(1) >= cfg.fit_lo) & (signal.amax(1) <= cfg.fit_hi)).flatten(1).float()
+    ok = well_exposed(signal, cfg).flatten(1).float()
     lr = torch.log(colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
     ls = torch.log(colour.luminance(sdr, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
     n = ok.sum(1)
