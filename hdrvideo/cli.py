@@ -246,6 +246,142 @@ def convert(
 
 
 @main.command()
+@click.option(
+    "-i", "--input", "source", required=True, help="Camera (/dev/video0), file or FFmpeg URL (rtsp, udp, http …)."
+)
+@click.option("-o", "--output", required=True, help="A .mkv or .ts file, or a URL: udp://, srt://, rtmp://, tcp:// …")
+@click.option("-f", "--input-format", help="FFmpeg input format: video4linux2, lavfi … (default: probed).")
+@click.option("--video-size", help="Capture size, WxH (cameras).")
+@click.option("--framerate", help="Capture frame rate (cameras).")
+@click.option("--pixel-format", help="Camera pixel format: mjpeg, yuyv422 …")
+@click.option("--duration", type=click.FloatRange(0, min_open=True), help="Stop after this many seconds.")
+@click.option(
+    "--max-latency",
+    type=click.FloatRange(0, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Seconds a captured frame may wait for processing before it is dropped.",
+)
+@click.option("--weights", type=click.Path(path_type=Path), help="ExpandNet weights (default: shipped model).")
+@click.option("--transfer", type=click.Choice(["pq", "hlg"]), default="pq", show_default=True)
+@click.option("--peak-nits", type=float, default=1000.0, show_default=True, help="Peak light of the output, cd/m².")
+@click.option("--codec", type=click.Choice(["hevc", "av1"]), default="hevc", show_default=True)
+@click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1.")
+@click.option("--preset", help="Encoder preset (default: x265 ultrafast / SVT-AV1 12, zero-latency).")
+@click.option("--device", help="cuda, cpu … (default: CUDA when present).")
+@click.option(
+    "--quality",
+    type=click.Choice(["fast", "balanced", "full"]),
+    help="Network resolution (default: full on GPU, fast on CPU).",
+)
+@click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True, help="Frames per batch.")
+@click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True)
+@click.option("--preview", is_flag=True, help="A window with the camera picture beside the HDR result.")
+@click.option("-y", "--overwrite", is_flag=True, help="Overwrite an existing output file.")
+@click.option("-q", "--quiet", is_flag=True, help="No status line or report.")
+def stream(
+    source,
+    output,
+    input_format,
+    video_size,
+    framerate,
+    pixel_format,
+    duration,
+    max_latency,
+    weights,
+    transfer,
+    peak_nits,
+    codec,
+    crf,
+    preset,
+    device,
+    quality,
+    batch_size,
+    temporal,
+    preview,
+    overwrite,
+    quiet,
+):
+    """Live HDR from a camera or any live source, in real time (causal: no look-ahead).
+
+    Frames that processing cannot keep up with are dropped (the newest wins) and counted; the
+    output's timestamps come from the capture clock. Stops at the source's end, after --duration,
+    or on Ctrl-C / SIGTERM, leaving a playable file.
+    """
+    import threading
+
+    from .encode import EncoderSettings
+    from .stream import StreamError, StreamOptions, run_stream
+
+    if not 100 < peak_nits <= 10000:
+        raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
+    opts = StreamOptions(
+        input=source,
+        output=output,
+        input_format=input_format,
+        video_size=video_size,
+        framerate=framerate,
+        pixel_format=pixel_format,
+        duration=duration,
+        max_latency=max_latency,
+        batch_size=batch_size,
+        overwrite=overwrite,
+    )
+    processor = build_processor(weights, device, transfer, peak_nits, quality, quiet, temporal=temporal == "on")
+    settings = EncoderSettings(codec=codec, transfer=transfer, peak_nits=peak_nits, crf=crf, preset=preset)
+    stop = threading.Event()
+    on_frame = None
+    window = None
+    if preview:
+        from .preview import PreviewWindow
+
+        try:
+            window = PreviewWindow(transfer, peak_nits)
+        except RuntimeError as e:
+            click.echo(f"hdrvideo: warning: {e}; streaming without a preview", err=True)
+        if window is not None:
+
+            def on_frame(rgb, batch) -> None:
+                if not window.show(rgb, batch.signal):
+                    stop.set()
+
+    def on_status(r) -> None:
+        if not quiet:
+            click.echo(
+                f"\r{r.seconds:6.1f} s  captured {r.captured}  processed {r.processed}  dropped {r.dropped}  "
+                f"{r.fps:5.1f} fps",
+                err=True,
+                nl=False,
+            )
+
+    def on_start(info) -> None:
+        if not quiet:
+            rate = f" at {float(info.rate):g} fps" if info.rate else ""
+            click.echo(f"hdrvideo: streaming {source} ({info.width}×{info.height}{rate}) → {output}", err=True)
+
+    handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        report = run_stream(opts, processor, settings, stop=stop, on_frame=on_frame, on_status=on_status,
+                            on_start=on_start)  # fmt: skip
+    except StreamError as e:
+        raise UserError(str(e)) from None
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        if window is not None:
+            window.close()
+    if not quiet:
+        click.echo("", err=True)
+        light = f"; MaxCLL {report.max_cll}, MaxFALL {report.max_fall} cd/m²" if transfer == "pq" else ""
+        click.echo(f"hdrvideo: {report.summary()}{light}", err=True)
+        for note in report.notes:
+            click.echo(f"hdrvideo: note: {note}", err=True)
+    if report.failed:  # the output is finalised and valid up to here, but the stream did not end as asked
+        click.echo(f"hdrvideo: error: {report.stop_reason}", err=True)
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(file, as_json):

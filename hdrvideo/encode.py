@@ -72,6 +72,9 @@ class EncoderSettings:
     low_latency: bool = False
     threads: int = 0
     encoder: str = "pyav"  # or "ffmpeg": a system ffmpeg through ffmpeg-python
+    # False for live network outputs, whose light levels cannot be known or patched afterwards:
+    # MaxCLL/MaxFALL are then signalled as 0, "unknown" (CTA-861.3)
+    light_level_known: bool = True
 
     def validate(self, container_format: str) -> None:
         if self.codec not in CODECS:
@@ -100,7 +103,7 @@ def _nonzero_bytes(v: int) -> int:
 
 
 def _codec_options(s: EncoderSettings) -> dict[str, str]:
-    placeholder = _cll_placeholder(s.peak_nits)
+    placeholder = _cll_placeholder(s.peak_nits) if s.light_level_known else 0
     if s.codec == "hevc":
         params = ["log-level=error", "repeat-headers=1", "colorprim=bt2020", "colormatrix=bt2020nc", "range=limited"]
         if s.transfer == "pq":
@@ -153,6 +156,7 @@ class HDRWriter:
         settings: EncoderSettings,
         container_format: str | None = None,
         metadata: dict[str, str] | None = None,
+        container_options: dict[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
         fmt = container_format or CONTAINERS.get(self.path.suffix.lower())
@@ -165,10 +169,12 @@ class HDRWriter:
         options = {"write_crc32": "0"} if fmt == "matroska" else {}
         if fmt == "mp4":
             options["movflags"] = "+faststart" if not settings.low_latency else "+frag_keyframe+empty_moov"
+        options.update(container_options or {})
+        self.target = str(path)  # a file, or a network URL (stream)
         try:
-            self.container = av.open(str(self.path), "w", format=fmt, options=options)
+            self.container = av.open(self.target, "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as e:
-            raise EncodeError(f"cannot write {self.path}: {short_error(e)}") from None
+            raise EncodeError(f"cannot write {self.target}: {short_error(e)}") from None
         if metadata:
             self.container.metadata.update(metadata)
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
@@ -303,7 +309,12 @@ class HDRWriter:
         for index in self._transcoded:
             self.encode_audio(index, None)
         self.container.close()
-        if self.settings.transfer == "pq" and self.settings.codec in ("hevc", "av1"):
+        if (
+            self.settings.transfer == "pq"
+            and self.settings.codec in ("hevc", "av1")
+            and self.settings.light_level_known
+            and self.path.is_file()
+        ):
             placeholder = _cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
 

@@ -21,7 +21,15 @@ from . import colour
 from .decode import InputError, frame_to_rgb, open_input, probe
 from .processor import FrameProcessor, sdr_to_tensor
 
-__all__ = ["render_preview", "write_preview", "preview_from_video"]
+__all__ = [
+    "render_preview",
+    "write_preview",
+    "preview_from_video",
+    "tonemap_relative",
+    "tonemap_signal",
+    "gui_problem",
+    "PreviewWindow",
+]
 
 MAX_STOPS = 3.0
 
@@ -32,10 +40,8 @@ def render_preview(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
     signal = sdr_to_tensor(rgb[None], processor.device)
     rel, lin = processor.relative_hdr(signal)
     white, peak = processor.cfg.white_nits, processor.cfg.peak_nits
+    mapped = tonemap_relative(rel, peak / white)
     y = colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)
-    lw = peak / white
-    yd = y * (1 + y / (lw * lw)) / (1 + y)  # extended Reinhard: SDR white → 0.5, the peak → 1
-    mapped = colour.srgb_inverse_eotf((rel * (yd / y)).clamp(0, 1))
     # stops raised over the SDR-in-HDR picture (the soft shoulder included)
     base = colour.luminance(lin, colour.LUMA_BT709).clamp(min=1e-6)
     stops = torch.log2(y / base).clamp(0, MAX_STOPS) / MAX_STOPS
@@ -58,6 +64,14 @@ def render_preview(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
         cv2.putText(strip, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (0, 0, 0), 4, cv2.LINE_AA)
         cv2.putText(strip, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255), 1, cv2.LINE_AA)
     return strip
+
+
+def tonemap_relative(rel: torch.Tensor, peak: float) -> torch.Tensor:
+    """Linear BT.709 (B, 3, H, W) relative to SDR white (1.0) → sRGB-encoded [0, 1]: extended Reinhard on
+    luminance with the hue kept; SDR white → 0.5, ``peak`` (relative) → 1."""
+    y = colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)
+    yd = y * (1 + y / (peak * peak)) / (1 + y)
+    return colour.srgb_inverse_eotf((rel * (yd / y)).clamp(0, 1))
 
 
 def write_preview(path: Path, strip: np.ndarray) -> None:
@@ -96,3 +110,72 @@ def preview_from_video(video: Path, frame_index: int | None, processor: FramePro
     finally:
         processor.temporal = temporal
         processor.reset()
+
+
+# -- the live preview window (hdrvideo stream --preview) ------------------------------------------
+def gui_problem() -> str | None:
+    """Why an OpenCV window cannot open here (None: it can)."""
+    if "GUI:                           NONE" in cv2.getBuildInformation().replace("\t", " ") or not hasattr(
+        cv2, "namedWindow"
+    ):
+        return (
+            "--preview needs the GUI build of OpenCV (this one is headless): "
+            "pip uninstall -y opencv-python-headless && pip install 'hdrvideo[gui]'"
+        )
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "--preview needs a display (DISPLAY / WAYLAND_DISPLAY is not set)"
+    return None
+
+
+@torch.no_grad()
+def tonemap_signal(signal: torch.Tensor, transfer: str, peak_nits: float, white_nits: float = 203.0) -> torch.Tensor:
+    """HDR signal (B, 3, H, W) PQ or HLG BT.2020 in [0, 1] → (B, 3, H, W) sRGB-encoded [0, 1] for an
+    SDR screen: the same extended-Reinhard luminance curve as the preview still (SDR white → 0.5)."""
+    if transfer == "pq":
+        nits = colour.pq_eotf(signal)
+    else:
+        nits = colour.hlg_ootf(colour.hlg_inverse_oetf(signal), peak_nits)
+    rel = colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / white_nits
+    return tonemap_relative(rel, peak_nits / white_nits)
+
+
+class PreviewWindow:
+    """An OpenCV window: the camera picture beside the tone-mapped HDR result, at most
+    ``max_width`` pixels wide. ``show`` returns False once the user closed it (or pressed q/Esc)."""
+
+    TITLE = "hdrvideo stream: SDR input | HDR (tone-mapped)"
+
+    def __init__(self, transfer: str, peak_nits: float, max_width: int = 1280) -> None:
+        problem = gui_problem()
+        if problem is not None:
+            raise RuntimeError(problem)
+        self.transfer, self.peak_nits, self.max_width = transfer, peak_nits, max_width
+        try:
+            cv2.namedWindow(self.TITLE, cv2.WINDOW_NORMAL)
+        except cv2.error as e:
+            raise RuntimeError(f"--preview: cannot open a window ({str(e).strip().splitlines()[-1]})") from None
+
+    def show(self, rgb: np.ndarray, signal: torch.Tensor) -> bool:
+        """rgb (H, W, 3) SDR uint8/uint16; signal (B, 3, H, W) the batch's HDR signal (its last frame is shown)."""
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_width / (2 * w))
+        size = (max(2, round(h * scale)), max(2, round(w * scale)))
+        small = torch.nn.functional.interpolate(signal[-1:].float(), size=size, mode="area")
+        hdr8 = (tonemap_signal(small, self.transfer, self.peak_nits)[0].permute(1, 2, 0).cpu().numpy() * 255).round()
+        sdr = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        if sdr.dtype != np.uint8:
+            sdr = (sdr / 257).round()
+        strip = np.concatenate([sdr.astype(np.uint8), hdr8.astype(np.uint8)], axis=1)
+        cv2.imshow(self.TITLE, np.ascontiguousarray(strip[:, :, ::-1]))
+        key = cv2.waitKey(1) & 0xFF
+        try:
+            visible = cv2.getWindowProperty(self.TITLE, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:
+            visible = False
+        return visible and key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.TITLE)
+        except cv2.error:
+            pass

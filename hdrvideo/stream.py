@@ -1,0 +1,420 @@
+"""``hdrvideo stream``: live SDR → HDR from a webcam or any live FFmpeg input, in real time.
+
+Three threads, joined so that capture never waits on anything:
+
+    capture (PyAV demux + decode → RGB, stamped with the capture clock)
+        → newest-wins buffer (frames older than --max-latency, or pushed out by newer ones,
+          are dropped and counted)
+    process (the caller's thread: FrameProcessor, causal temporal filtering, optional preview)
+        → bounded queue
+    write (low-latency encode + mux; latency measured from capture to the encoded frame)
+
+Output timestamps come from the capture clock, so the output plays at the true speed however
+many frames were dropped. Network outputs (``udp://``, ``srt://``, ``rtmp://``, ``tcp://`` …) are
+MPEG-TS (FLV for RTMP); files are Matroska with clusters of at most a second, flushed as they
+close, so a file cut short by a kill or power loss still plays up to its last cluster.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
+from .encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from .processor import FrameProcessor
+
+__all__ = [
+    "StreamError",
+    "StreamOptions",
+    "StreamReport",
+    "input_options",
+    "output_format",
+    "run_stream",
+]
+
+# the clock the output is stamped with: 1/90000 s (MPEG-TS's own; Matroska rescales to ms)
+TIME_BASE = Fraction(1, 90000)
+
+
+class StreamError(Exception):
+    """The stream cannot start (or could not go on): one clear line for the user."""
+
+
+@dataclass
+class StreamOptions:
+    """What to capture and where to send it."""
+
+    input: str
+    output: str
+    input_format: str | None = None  # video4linux2, lavfi, … (None: FFmpeg probes)
+    video_size: str | None = None  # WxH
+    framerate: str | None = None
+    pixel_format: str | None = None  # mjpeg, yuyv422 … (the camera's format)
+    duration: float | None = None  # seconds of capture, then stop
+    max_latency: float = 0.5  # seconds a captured frame may wait for processing
+    batch_size: int = 1
+    overwrite: bool = False
+    open_timeout: float = 10.0  # network inputs: seconds to connect / between packets
+    read_timeout: float = 5.0
+
+
+@dataclass
+class StreamReport:
+    """What a stream did. Latency is from capture to the encoded frame, in seconds."""
+
+    output: str
+    width: int
+    height: int
+    captured: int
+    processed: int
+    dropped: int
+    seconds: float
+    stop_reason: str
+    failed: bool = False
+    latencies: list[float] = field(default_factory=list, repr=False)
+    max_cll: int = 0
+    max_fall: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of wall-clock time."""
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def latency_mean(self) -> float:
+        return float(np.mean(self.latencies)) if self.latencies else math.nan
+
+    @property
+    def latency_p95(self) -> float:
+        return float(np.percentile(self.latencies, 95)) if self.latencies else math.nan
+
+    def summary(self) -> str:
+        lat = (
+            f"latency mean {self.latency_mean * 1000:.0f} ms, p95 {self.latency_p95 * 1000:.0f} ms"
+            if self.latencies
+            else "no latency measured"
+        )
+        return (
+            f"{self.stop_reason}: {self.seconds:.1f} s, {self.width}×{self.height}; frames captured {self.captured}, "
+            f"processed {self.processed} ({self.fps:.1f} fps), dropped {self.dropped}; {lat}"
+        )
+
+
+# -- where from, where to ----------------------------------------------------------------------
+def is_url(s: str) -> bool:
+    return "://" in s and not s.startswith("file://")
+
+
+def guess_input_format(source: str) -> str | None:
+    """A camera device path means video4linux2; everything else is probed by FFmpeg."""
+    if source.startswith("/dev/video"):
+        return "video4linux2"
+    return None
+
+
+def input_options(opts: StreamOptions, fmt: str | None) -> dict[str, str]:
+    """The FFmpeg demuxer options for the capture settings (what ``ffmpeg -f FMT -video_size …`` sets).
+
+    video4linux2 names the camera's pixel format ``input_format``; other devices ``pixel_format``.
+    """
+    o: dict[str, str] = {}
+    if opts.video_size:
+        o["video_size"] = opts.video_size
+    if opts.framerate:
+        o["framerate"] = opts.framerate
+    if opts.pixel_format:
+        o["input_format" if fmt in ("video4linux2", "v4l2") else "pixel_format"] = opts.pixel_format
+    if fmt is None and is_url(opts.input):
+        o.setdefault("fflags", "nobuffer")  # live network input: do not buffer ahead
+    return o
+
+
+def output_format(output: str) -> tuple[str, str]:
+    """Output target → (FFmpeg URL or path, muxer): MPEG-TS for network outputs (FLV for RTMP),
+    Matroska for files (MPEG-TS for a .ts file)."""
+    if is_url(output):
+        scheme = output.split("://", 1)[0].lower()
+        if scheme in ("rtmp", "rtmps"):
+            return output, "flv"
+        if scheme == "udp" and "pkt_size" not in output:  # 7 TS packets per datagram
+            output += ("&" if "?" in output else "?") + "pkt_size=1316"
+        return output, "mpegts"
+    suffix = Path(output).suffix.lower()
+    if suffix in (".mkv", ".ts", ".m2ts"):
+        return output, CONTAINERS[suffix]
+    raise StreamError(f"stream writes .mkv or .ts files (or a network URL), not {suffix or '(no extension)'!r}")
+
+
+def _muxer_options(fmt: str) -> dict[str, str]:
+    o = {"flush_packets": "1"}  # every packet reaches the file or the network at once
+    if fmt == "matroska":
+        # the segment starts with an unknown size and each cluster (at most 1 s) reaches the disk
+        # as it closes, so what is on disk plays at every moment; a clean end adds duration and cues
+        o.update(cluster_time_limit="1000", write_crc32="0")
+    return o
+
+
+def open_source(opts: StreamOptions) -> tuple[av.container.InputContainer, str | None]:
+    fmt = opts.input_format or guess_input_format(opts.input)
+    if fmt in ("video4linux2", "v4l2"):
+        if not os.path.exists(opts.input):
+            raise StreamError(f"camera not found: {opts.input} (is it plugged in? `ls /dev/video*` lists cameras)")
+        if not os.access(opts.input, os.R_OK):
+            raise StreamError(f"no permission to read the camera {opts.input} (add yourself to the 'video' group)")
+    elif fmt is None and not is_url(opts.input) and not os.path.exists(opts.input):
+        raise StreamError(f"input not found: {opts.input}")
+    if fmt is not None and fmt not in av.formats_available and fmt not in ("v4l2",):
+        known = {n for f in av.formats_available for n in f.split(",")}
+        if fmt not in known:
+            raise StreamError(f"this FFmpeg has no input format {fmt!r}")
+    try:
+        container = av.open(
+            opts.input,
+            format=fmt,
+            options=input_options(opts, fmt),
+            timeout=(opts.open_timeout, opts.read_timeout),
+            metadata_errors="ignore",
+        )
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise StreamError(f"cannot open the input {opts.input}: {short_error(e)}") from None
+    return container, fmt
+
+
+# -- the newest-wins buffer ----------------------------------------------------------------------
+class LatestFrames:
+    """Captured frames waiting for the processor. ``put`` never blocks: when the buffer is full the
+    oldest frame is dropped; ``take`` returns up to ``n`` newest frames and drops the older ones,
+    and any frame older than ``max_latency``."""
+
+    def __init__(self, capacity: int, max_latency: float) -> None:
+        self._frames: collections.deque = collections.deque()
+        self._capacity = max(1, capacity)
+        self._max_latency = max_latency
+        self._cond = threading.Condition()
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, stamp: float, rgb: np.ndarray) -> None:
+        with self._cond:
+            self._frames.append((stamp, rgb))
+            while len(self._frames) > self._capacity:
+                self._frames.popleft()
+                self.dropped += 1
+            self._cond.notify()
+
+    def discard(self) -> int:
+        """Empty the buffer; returns how many frames were in it."""
+        with self._cond:
+            n = len(self._frames)
+            self._frames.clear()
+            return n
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def take(self, n: int, timeout: float = 0.1) -> list[tuple[float, np.ndarray]] | None:
+        """Up to n frames, oldest first; [] on timeout, None once closed and empty."""
+        with self._cond:
+            if not self._frames and not self.closed:
+                self._cond.wait(timeout)
+            if not self._frames:
+                return None if self.closed else []
+            now = time.monotonic()
+            while len(self._frames) > n or (len(self._frames) > 1 and now - self._frames[0][0] > self._max_latency):
+                self._frames.popleft()
+                self.dropped += 1
+            out = list(self._frames)
+            self._frames.clear()
+            return out
+
+
+# -- the stream ----------------------------------------------------------------------------------
+def run_stream(
+    opts: StreamOptions,
+    processor: FrameProcessor,
+    settings: EncoderSettings,
+    *,
+    stop: threading.Event | None = None,
+    on_frame: Callable[[np.ndarray, object], None] | None = None,
+    on_status: Callable[[StreamReport], None] | None = None,
+    on_start: Callable[[VideoInfo], None] | None = None,
+) -> StreamReport:
+    """Capture, process and write until the source ends, ``opts.duration`` passes, ``stop`` is set
+    (SIGINT/SIGTERM), or the source or the output is lost. Returns the report; raises
+    :class:`StreamError` only when the stream cannot start.
+
+    on_frame(rgb, batch) is called in this thread after each processed batch (the preview);
+    on_status(report) about twice a second with the counts so far.
+    """
+    stop = stop or threading.Event()
+    target, fmt = output_format(opts.output)
+    if not is_url(opts.output):
+        out_path = Path(target)
+        if out_path.exists() and not opts.overwrite:
+            raise StreamError(f"output exists: {out_path} (use -y to overwrite)")
+        folder = out_path.parent if str(out_path.parent) else Path(".")
+        if not folder.is_dir():
+            raise StreamError(f"output folder does not exist: {folder}")
+    container, _ = open_source(opts)
+    busy: list[threading.Thread] = []  # a capture thread still inside FFmpeg (a silent source)
+    try:
+        try:
+            info = probe(container, Path(opts.input))
+        except InputError as e:
+            raise StreamError(str(e)) from None
+        if on_start is not None:
+            on_start(info)
+        return _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy)
+    finally:
+        if not any(t.is_alive() for t in busy):  # never free the demuxer under a reading thread
+            container.close()
+
+
+def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy) -> StreamReport:
+    width, height = info.padded_size
+    # warm up before the clock starts: the first call of a network is slow, and a first frame
+    # that waits would be dropped
+    processor.process(np.zeros((1, height, width, 3), np.uint8))
+    processor.reset()
+
+    settings.low_latency = True
+    settings.light_level_known = not is_url(opts.output)
+    try:
+        writer = HDRWriter(
+            target,
+            width,
+            height,
+            TIME_BASE,
+            info.rate or (Fraction(opts.framerate) if opts.framerate else Fraction(30)),
+            settings,
+            container_format=fmt,
+            container_options=_muxer_options(fmt),
+        )
+    except EncodeError as e:
+        raise StreamError(str(e)) from None
+
+    buffer = LatestFrames(opts.batch_size, opts.max_latency)
+    to_write: queue.Queue = queue.Queue(maxsize=2)
+    report = StreamReport(opts.output, width, height, 0, 0, 0, 0.0, "stopped")
+    state = {"t0": None, "reason": None, "failed": False, "last_pts": -1}
+    lock = threading.Lock()
+
+    def end(reason: str, failed: bool = False) -> None:
+        with lock:
+            if state["reason"] is None:
+                state["reason"], state["failed"] = reason, failed
+                state["t_end"] = time.monotonic()
+        stop.set()
+
+    def capture() -> None:
+        vstream = container.streams.video[0]
+        vstream.thread_type = "AUTO" if info.codec not in ("rawvideo",) else "SLICE"
+        try:
+            for frame in container.decode(vstream):
+                now = time.monotonic()
+                if state["t0"] is None:
+                    state["t0"] = now
+                if opts.duration is not None and now - state["t0"] >= opts.duration:
+                    end("duration reached")
+                    break
+                if stop.is_set():
+                    break
+                buffer.put(now, frame_to_rgb(frame, info))
+                report.captured += 1
+            else:
+                end("source ended")
+        except av.error.ExitError:
+            end("source ended")
+        except (av.error.FFmpegError, OSError) as e:
+            end(f"source lost ({short_error(e)})", failed=True)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            end(f"capture failed ({type(e).__name__}: {e})", failed=True)
+        finally:
+            buffer.close()
+
+    def write() -> None:
+        try:
+            while True:
+                item = to_write.get()
+                if item is None:
+                    break
+                batch, stamps = item
+                for i, stamp in enumerate(stamps):
+                    pts = max(round((stamp - state["t0"]) / TIME_BASE), state["last_pts"] + 1)
+                    state["last_pts"] = pts
+                    writer.write_planes(batch.y[i], batch.uv[i], pts, batch.max_cll[i], batch.max_fall[i])
+                    report.latencies.append(time.monotonic() - stamp)
+                    report.processed += 1
+        except (av.error.FFmpegError, OSError) as e:
+            end(f"output lost ({short_error(e)})", failed=True)
+            while to_write.get() is not None:  # let the processor finish
+                pass
+
+    t_start = time.monotonic()
+    threads = [threading.Thread(target=capture, daemon=True, name="capture"),
+               threading.Thread(target=write, daemon=True, name="write")]  # fmt: skip
+    for t in threads:
+        t.start()
+    busy.append(threads[0])
+    last_status = 0.0
+    try:
+        while True:
+            frames = buffer.take(opts.batch_size)
+            if frames is None:
+                break
+            if stop.is_set() and state["reason"] is None:
+                end("interrupted")
+            if frames:
+                stamps = [f[0] for f in frames]
+                batch = processor.process(np.stack([f[1] for f in frames]), keep_signal=on_frame is not None)
+                if on_frame is not None:
+                    on_frame(frames[-1][1], batch)
+                batch.signal = None
+                to_write.put((batch, stamps))
+            if stop.is_set() and (state["reason"] == "interrupted" or state["failed"]):
+                # do not wait for the capture thread: a silent source would hold it until its
+                # read timeout. What is left in the buffer is counted as dropped.
+                break
+            if on_status is not None and time.monotonic() - last_status > 0.5:
+                last_status = time.monotonic()
+                report.dropped = buffer.dropped
+                report.seconds = time.monotonic() - t_start
+                on_status(report)
+    except KeyboardInterrupt:
+        end("interrupted")
+    finally:
+        stop.set()
+        to_write.put(None)
+        threads[1].join()
+        threads[0].join(timeout=opts.read_timeout + 1)
+    try:
+        writer.close()
+    except (av.error.FFmpegError, OSError) as e:
+        writer.abort()
+        if not state["failed"]:
+            state["reason"], state["failed"] = f"output lost ({short_error(e)})", True
+    report.dropped = buffer.dropped + buffer.discard()
+    # the span of the capture clock: first frame to the moment the stream was told to end
+    report.seconds = state.get("t_end", time.monotonic()) - (state["t0"] if state["t0"] is not None else t_start)
+    report.stop_reason = state["reason"] or "stopped"
+    report.failed = state["failed"]
+    if settings.transfer == "pq":
+        report.max_cll, report.max_fall = writer.content_light_level()
+    if report.captured == 0:
+        report.notes.append("no frame was captured")
+    return report

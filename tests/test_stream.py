@@ -1,0 +1,270 @@
+"""`hdrvideo stream` with a live source built from lavfi (``testsrc2 … ,realtime``): real-time
+behaviour (drops, capture-clock timestamps), HDR tags in files and over UDP, signals, and the
+camera path as far as it goes without a camera."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hdrvideo.cli import main
+from hdrvideo.encode import EncoderSettings
+from hdrvideo.processor import FrameProcessor
+from hdrvideo.stream import LatestFrames, StreamError, StreamOptions, input_options, output_format, run_stream
+from hdrvideo.temporal import TemporalConfig, TemporalFilter
+
+LIVE = "testsrc2=size={size}:rate=30,realtime"
+
+
+def live(size: str = "320x180", seconds: float | None = None) -> str:
+    src = LIVE.format(size=size)
+    return src.replace(":rate=30,", f":rate=30:duration={seconds},") if seconds else src
+
+
+@pytest.fixture
+def processor(tiny_model) -> FrameProcessor:
+    """A real ExpandNet path (narrow random weights, fast mode) with causal temporal filtering."""
+    return FrameProcessor(tiny_model, "pq", 1000.0, net_long_side=160, temporal=TemporalFilter(TemporalConfig()))
+
+
+def probe_video(path: Path | io.BytesIO, fmt: str | None = None) -> tuple[list[av.VideoFrame], float | None]:
+    with av.open(path, format=fmt) as c:
+        s = c.streams.video[0]
+        frames = list(c.decode(s))
+        last = frames[-1]
+        end = float((last.pts + (last.duration or 0)) * last.time_base) if frames else None
+        return frames, end
+
+
+def assert_hdr10(frames: list[av.VideoFrame], trc: int = 16) -> None:
+    assert frames, "no frame decoded"
+    f = frames[-1]
+    assert (f.color_primaries, f.color_trc, f.colorspace, f.color_range) == (9, trc, 9, 1)
+    assert f.format.name == "yuv420p10le"
+
+
+def test_live_file_is_hdr_and_lasts_the_wall_clock_time(processor, tmp_path):
+    out = tmp_path / "live.mkv"
+    opts = StreamOptions(input=live(), input_format="lavfi", output=str(out), duration=3.0)
+    r = run_stream(opts, processor, EncoderSettings())
+    assert r.stop_reason == "duration reached" and not r.failed
+    assert r.captured == r.processed + r.dropped
+    assert 80 <= r.captured <= 95  # 30 fps for 3 s
+    frames, end = probe_video(out)
+    assert len(frames) == r.processed
+    assert_hdr10(frames)
+    assert abs(end - r.seconds) <= 0.1 * r.seconds, (end, r.seconds)
+    # timestamps from the capture clock: strictly increasing, about 1/30 s apart when nothing is dropped
+    assert r.latencies and len(r.latencies) == r.processed
+    with av.open(str(out)) as c:
+        info = [s.codec_context.color_trc for s in c.streams.video]
+    assert info == [16]
+
+
+def test_slow_processing_drops_frames_and_keeps_true_time(processor, tmp_path):
+    slow_calls = []
+    real = processor.process
+
+    def slow(frames, keep_signal=False):
+        slow_calls.append(len(frames))
+        time.sleep(0.2)  # five frames a second at most, against 30 captured
+        return real(frames, keep_signal)
+
+    processor.process = slow
+    out = tmp_path / "slow.mkv"
+    opts = StreamOptions(input=live(), input_format="lavfi", output=str(out), duration=3.0, max_latency=0.5)
+    r = run_stream(opts, processor, EncoderSettings())
+    assert r.dropped > 40, r.summary()
+    assert r.processed <= 20
+    assert r.captured == r.processed + r.dropped
+    frames, end = probe_video(out)
+    assert len(frames) == r.processed
+    assert abs(end - r.seconds) <= 0.1 * r.seconds, (end, r.seconds)
+    # the gaps follow the capture clock: ~0.2 s between frames, not 1/30 s
+    pts = [float(f.pts * f.time_base) for f in frames]
+    assert np.median(np.diff(pts)) > 0.15
+    assert r.latency_p95 < 0.2 + 0.5 + 0.3  # processing + the most a frame may wait + encoding
+
+
+def test_latest_frames_newest_wins_and_latency_bound():
+    buf = LatestFrames(capacity=1, max_latency=10.0)
+    for i in range(5):
+        buf.put(time.monotonic(), np.full((2, 2, 3), i, np.uint8))
+    got = buf.take(1)
+    assert len(got) == 1 and got[0][1][0, 0, 0] == 4 and buf.dropped == 4
+    buf = LatestFrames(capacity=4, max_latency=0.05)
+    buf.put(time.monotonic() - 1.0, np.zeros((2, 2, 3), np.uint8))  # waited too long
+    buf.put(time.monotonic(), np.ones((2, 2, 3), np.uint8))
+    got = buf.take(4)
+    assert len(got) == 1 and got[0][1][0, 0, 0] == 1 and buf.dropped == 1
+    buf.close()
+    assert buf.take(1) is None
+
+
+def test_udp_mpegts_output_arrives_with_hdr_tags(processor):
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.2)
+    port = rx.getsockname()[1]
+    received = bytearray()
+    done = threading.Event()
+
+    def receive() -> None:
+        while not done.is_set():
+            try:
+                received.extend(rx.recv(65536))
+            except TimeoutError:
+                continue
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    processor.transfer = "hlg"
+    opts = StreamOptions(input=live(), input_format="lavfi", output=f"udp://127.0.0.1:{port}", duration=2.0)
+    r = run_stream(opts, processor, EncoderSettings(transfer="hlg"))
+    time.sleep(0.3)
+    done.set()
+    t.join()
+    rx.close()
+    assert r.processed > 5 and not r.failed
+    assert len(received) % 188 == 0 and received[0] == 0x47  # whole MPEG-TS packets
+    frames, _ = probe_video(io.BytesIO(bytes(received)), "mpegts")
+    assert len(frames) >= r.processed - 2  # the receiver may join a GOP late: never more than a couple
+    assert_hdr10(frames, trc=18)
+
+
+def test_tcp_receiver_gone_stops_cleanly(processor, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+
+    def accept_then_hang_up() -> None:
+        conn, _ = server.accept()
+        conn.recv(10000)
+        time.sleep(0.5)
+        conn.close()
+        server.close()
+
+    threading.Thread(target=accept_then_hang_up, daemon=True).start()
+    opts = StreamOptions(input=live(), input_format="lavfi", output=f"tcp://127.0.0.1:{port}", duration=20.0)
+    t0 = time.monotonic()
+    r = run_stream(opts, processor, EncoderSettings())
+    assert r.failed and r.stop_reason.startswith("output lost"), r.stop_reason
+    assert time.monotonic() - t0 < 10
+
+
+def test_source_end_leaves_a_complete_file(processor, tmp_path):
+    out = tmp_path / "end.ts"
+    r = run_stream(
+        StreamOptions(input=live(seconds=1), input_format="lavfi", output=str(out)), processor, EncoderSettings()
+    )
+    assert r.stop_reason == "source ended" and not r.failed
+    frames, _ = probe_video(out)
+    assert len(frames) == r.processed > 0
+    assert_hdr10(frames)
+
+
+def _cli_stream(out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hdrvideo", "stream", "-i", live(), "-f", "lavfi", "-o", str(out), "--quality",
+         "fast", "--duration", "60", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def _wait_for_frames(out: Path, proc: subprocess.Popen, size: int = 20000, timeout: float = 60) -> None:
+    t0 = time.monotonic()
+    while not (out.exists() and out.stat().st_size > size):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < timeout, "no output"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_finalises_a_playable_file(tmp_path, sig):
+    out = tmp_path / "sig.mkv"
+    proc = _cli_stream(out, "--preview")  # no display here: a clear warning, and the stream goes on
+    _wait_for_frames(out, proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "streaming without a preview" in err
+    assert "interrupted" in err and "captured" in err and "p95" in err and "Traceback" not in err
+    frames, end = probe_video(out)
+    assert len(frames) > 3
+    assert_hdr10(frames)
+    with av.open(str(out)) as c:
+        assert c.duration and c.duration > 0  # finalised: the header carries the duration
+
+
+def test_kill_leaves_a_file_that_plays_to_where_it_stopped(tmp_path):
+    out = tmp_path / "killed.mkv"
+    proc = _cli_stream(out, "-q")
+    _wait_for_frames(out, proc, size=60000)
+    time.sleep(1.5)  # at least one whole cluster (≤ 1 s) on disk
+    proc.kill()
+    proc.wait(timeout=10)
+    frames, _ = probe_video(out)
+    assert len(frames) > 5
+    assert_hdr10(frames)
+
+
+def test_v4l2_options_and_missing_camera(tmp_path):
+    opts = StreamOptions(
+        input="/dev/video0", output="x.mkv", video_size="1280x720", framerate="30", pixel_format="mjpeg"
+    )
+    assert input_options(opts, "video4linux2") == {"video_size": "1280x720", "framerate": "30", "input_format": "mjpeg"}
+    assert input_options(opts, "dshow")["pixel_format"] == "mjpeg"
+    assert any("video4linux2" in f for f in av.formats_available)
+    missing = "/dev/video97"
+    assert not os.path.exists(missing)
+    r = CliRunner().invoke(main, ["stream", "-i", missing, "-o", str(tmp_path / "cam.mkv"), "-q"])
+    assert r.exit_code == 1
+    assert r.output.strip().splitlines() == [
+        f"hdrvideo: error: camera not found: {missing} (is it plugged in? `ls /dev/video*` lists cameras)"
+    ]
+    assert not (tmp_path / "cam.mkv").exists()
+
+
+def test_outputs_and_bad_arguments(tmp_path):
+    assert output_format("udp://127.0.0.1:5000") == ("udp://127.0.0.1:5000?pkt_size=1316", "mpegts")
+    assert output_format("srt://host:9000?mode=caller")[1] == "mpegts"
+    assert output_format("rtmp://host/live/key")[1] == "flv"
+    assert output_format("out.mkv") == ("out.mkv", "matroska")
+    with pytest.raises(StreamError, match="mkv or .ts"):
+        output_format("out.mp4")
+    existing = tmp_path / "exists.mkv"
+    existing.write_bytes(b"keep me")
+    for args, message in [
+        (["-i", live(), "-f", "lavfi", "-o", str(existing)], "output exists"),
+        (["-i", str(tmp_path / "nothing.mp4"), "-o", str(tmp_path / "o.mkv")], "input not found"),
+        (["-i", "nosuchfilter=x", "-f", "lavfi", "-o", str(tmp_path / "o.mkv")], "cannot open the input"),
+        (["-i", live(), "-f", "nosuchformat", "-o", str(tmp_path / "o.mkv")], "no input format"),
+    ]:
+        r = CliRunner().invoke(main, ["stream", *args, "-q"])
+        assert r.exit_code == 1, r.output
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], r.output
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_network_outputs_signal_unknown_light_level():
+    from hdrvideo.encode import _codec_options
+
+    assert "max-cll=0,0" in _codec_options(EncoderSettings(light_level_known=False))["x265-params"]
+    assert "max-cll=1000,1000" in _codec_options(EncoderSettings(peak_nits=1000))["x265-params"]
