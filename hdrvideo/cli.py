@@ -22,6 +22,9 @@ class UserError(click.ClickException):
 @click.version_option(__version__, prog_name="hdrvideo")
 def main() -> None:
     """Turn SDR video (8-bit BT.709) into HDR10 (PQ) or HLG video (10-bit BT.2020) with ExpandNet."""
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # frame-sized CPU tensors: reuse freed memory instead of page-faulting it in again
 
 
 def _pick_device(device: str | None) -> str:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import colour
 from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain, soft_shoulder
+from .memory import keep_freed_memory
 from .model import ExpandNet
 from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize_planes, rgb_to_ycbcr, ycbcr_to_rgb
 
@@ -134,6 +135,8 @@ class FrameProcessor:
             self.device, self.model_dtype = p.device, p.dtype
         else:
             self.device, self.model_dtype = torch.device(device or "cpu"), torch.float32
+        if self.device.type == "cpu":
+            keep_freed_memory()  # see hdrvideo/memory.py: halves the colour stage's time on a CPU
         self.transfer = transfer
         self.cfg = CalibrationConfig(peak_nits=float(peak_nits))
         self.sdr_eotf = sdr_eotf
