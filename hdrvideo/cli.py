@@ -385,6 +385,97 @@ def stream(
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the outputs.")
+@click.option("--ext", type=click.Choice([".mkv", ".mp4", ".mov"]), default=".mkv", show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 1024), help="Local workers (default: one per GPU, else one per 2 cores)."
+)
+@click.option("--threads", type=click.IntRange(1, 256), help="Torch threads per CPU worker.")
+@click.option("--retries", type=click.IntRange(0, 100), default=2, show_default=True,
+              help="Times a file is retried after its worker died.")  # fmt: skip
+@click.option("--ray-address", help="Run on Ray: auto (the running cluster), ray://host:port, or local (start one).")
+@click.option(
+    "--report", type=click.Path(path_type=Path), help="JSON report (default: OUT/hdrvideo-batch-report.json)."
+)
+@click.option("--weights", type=click.Path(path_type=Path), help="ExpandNet weights (default: shipped model).")
+@click.option("--transfer", type=click.Choice(["pq", "hlg"]), default="pq", show_default=True)
+@click.option("--peak-nits", type=float, default=1000.0, show_default=True)
+@click.option("--codec", type=click.Choice(["hevc", "av1", "prores", "ffv1"]), default="hevc", show_default=True)
+@click.option("--crf", type=int)
+@click.option("--encoder", type=click.Choice(["pyav", "ffmpeg"]), default="pyav", show_default=True)
+@click.option("--preset")
+@click.option("--device", help="cuda, cpu … (default: CUDA when present).")
+@click.option("--quality", type=click.Choice(["fast", "balanced", "full"]))
+@click.option("--batch-size", type=click.IntRange(1, 256))
+@click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True)
+@click.option("--lookahead", type=click.IntRange(0, 32), default=4, show_default=True)
+@click.option("--force", is_flag=True, help="Convert inputs that are already HDR.")
+@click.option("-y", "--overwrite", is_flag=True, help="Convert again even where a complete output exists.")
+@click.option("-q", "--quiet", is_flag=True)
+def batch(inputs, out_dir, ext, workers, threads, retries, ray_address, report, weights, transfer, peak_nits, codec,
+          crf, encoder, preset, device, quality, batch_size, temporal, lookahead, force, overwrite, quiet):  # fmt: skip
+    """Convert many videos: INPUTS are files, folders (searched recursively) or manifests (.txt,
+    one path per line). Every file becomes OUT/<name>.mkv with convert's options.
+
+    Complete outputs are skipped, so a rerun finishes what a crash left. A file whose worker died is
+    retried elsewhere (--retries); a damaged file is reported and never stops the batch. Exit
+    status 1 when any file failed.
+    """
+    from .batch import BatchError, ConvertOptions, format_report, run_batch, write_report
+
+    if not 100 < peak_nits <= 10000:
+        raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
+    if device:
+        _pick_device(device)
+    opts = ConvertOptions(
+        weights=str(weights) if weights else None, transfer=transfer, peak_nits=peak_nits, codec=codec, crf=crf,
+        preset=preset, encoder=encoder, device=device, quality=quality, batch_size=batch_size,
+        temporal=temporal == "on", lookahead=lookahead, force=force, threads=threads,
+    )  # fmt: skip
+    if ray_address is not None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("Ray is not installed: pip install 'hdrvideo[ray]'") from None
+    bar = None
+
+    def on_result(res, rep) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(unit="file", desc="batch", dynamic_ncols=True, file=sys.stderr)
+        bar.total = len(rep.results)
+        bar.update(1)
+        bar.set_postfix(ok=rep.count("ok"), skipped=rep.count("skipped"), failed=rep.count("failed"),
+                        fps=f"{rep.fps:.1f}")  # fmt: skip
+        if res.status == "failed":
+            bar.write(f"hdrvideo: failed: {res.input}: {res.error}", file=sys.stderr)
+
+    try:
+        rep = run_batch(inputs, out_dir, opts, suffix=ext, workers=workers, retries=retries, ray_address=ray_address,
+                        use_ray=ray_address is not None, overwrite=overwrite, on_result=on_result)  # fmt: skip
+    except BatchError as e:
+        raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        click.echo("hdrvideo: interrupted; finished files are kept, a rerun converts the rest", err=True)
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.close()
+    report_path = report or Path(out_dir) / "hdrvideo-batch-report.json"
+    write_report(rep, report_path)
+    if not quiet:
+        click.echo(format_report(rep), err=True)
+        click.echo(f"report: {report_path}", err=True)
+    if rep.failed:
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def info(file, as_json):

@@ -1,0 +1,534 @@
+"""``hdrvideo batch``: many files, many workers; locally or on a Ray cluster.
+
+    inputs (files, folders, manifests) → jobs (input → output path) → skip the complete ones
+      → workers: local processes (one per GPU, or a few on a CPU), or Ray tasks (one per file,
+        each asking Ray for a GPU or for CPUs)
+      → a report: per file ok / skipped / failed, frames, fps, attempts; JSON and a table
+
+Each file is one :func:`~hdrvideo.convert.convert_video`, which writes to a temporary name and
+renames on success: nothing half-written ever looks done, and a rerun after a crash converts only
+what is missing. A worker that dies (killed, out of memory) has its file retried on another
+worker, up to ``retries`` times; a file that fails on its own (a damaged input) is reported at
+once and never stops the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+
+import av
+
+__all__ = [
+    "BatchError",
+    "ConvertOptions",
+    "FileResult",
+    "Job",
+    "collect_inputs",
+    "plan_jobs",
+    "is_complete",
+    "run_batch",
+    "format_report",
+    "write_report",
+]
+
+VIDEO_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv",
+    ".flv", ".y4m", ".mxf", ".3gp", ".ogv",
+}  # fmt: skip
+MANIFEST_SUFFIXES = {".txt", ".list", ".lst", ".manifest"}
+
+
+class BatchError(Exception):
+    """The batch cannot start: one clear line for the user."""
+
+
+@dataclass
+class ConvertOptions:
+    """The options of ``convert`` that every file of the batch is converted with."""
+
+    weights: str | None = None
+    transfer: str = "pq"
+    peak_nits: float = 1000.0
+    codec: str = "hevc"
+    crf: int | None = None
+    preset: str | None = None
+    encoder: str = "pyav"
+    device: str | None = None
+    quality: str | None = None
+    batch_size: int | None = None
+    temporal: bool = True
+    lookahead: int = 4
+    force: bool = False
+    threads: int | None = None  # torch threads per worker (CPU)
+
+
+@dataclass
+class Job:
+    input: str
+    output: str
+
+
+@dataclass
+class FileResult:
+    """One file's outcome. status: ok | skipped | failed."""
+
+    input: str
+    output: str
+    status: str
+    frames: int = 0
+    seconds: float = 0.0
+    attempts: int = 0
+    error: str = ""
+    max_cll: int = 0
+    max_fall: int = 0
+    worker: str = ""
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class BatchReport:
+    results: list[FileResult]
+    seconds: float
+    workers: int
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(r is not None and r.status == status for r in self.results)
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.results if r is not None and r.status == "ok")
+
+    @property
+    def fps(self) -> float:
+        """Frames converted per second of the whole batch's wall-clock time."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.count("failed") > 0
+
+
+# -- what to convert -----------------------------------------------------------------------------
+def _read_manifest(path: Path) -> list[Path]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line).expanduser()
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
+    """Files, folders (searched recursively for video files) and manifests (one path per line,
+    ``#`` comments, relative to the manifest) → [(input, folder it was found under or None)],
+    in order, without repeats. A path that does not exist is kept: it fails as that file's error."""
+    seen: set[Path] = set()
+    out: list[tuple[Path, Path | None]] = []
+
+    def add(p: Path, root: Path | None) -> None:
+        key = p.resolve() if p.exists() else p.absolute()
+        if key not in seen:
+            seen.add(key)
+            out.append((p, root))
+
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith("."):
+                    add(f, p)
+        elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
+            for f in _read_manifest(p):
+                add(f, None)
+        else:
+            add(p, None)
+    return out
+
+
+def plan_jobs(inputs: list[tuple[Path, Path | None]], out_dir: Path, suffix: str = ".mkv") -> list[Job]:
+    """Output paths: ``OUT/<path under its folder>`` for files found in a folder, ``OUT/<name>``
+    otherwise, with the container's suffix. Two inputs that would share an output are refused."""
+    jobs, owners = [], {}
+    for inp, root in inputs:
+        rel = inp.relative_to(root) if root is not None else Path(inp.name)
+        out = out_dir / rel.with_suffix(suffix)
+        key = str(out.absolute())
+        if key in owners:
+            raise BatchError(f"{owners[key]} and {inp} would both be written to {out}; rename one or use folders")
+        owners[key] = inp
+        jobs.append(Job(str(inp), str(out)))
+    return jobs
+
+
+def _duration(path: Path) -> float | None:
+    with av.open(str(path), metadata_errors="ignore") as c:
+        s = c.streams.video[0]
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        return c.duration / 1e6 if c.duration else None
+
+
+def _end_time(path: Path) -> float | None:
+    """Where the video stream of a file really ends (seconds): the end of its last packet, found by
+    seeking near the end the header claims and reading on (a file cut short has no packets there)."""
+    with av.open(str(path), metadata_errors="ignore") as c:
+        s = c.streams.video[0]
+        claimed = _duration(path)
+        if claimed and s.time_base:
+            try:
+                c.seek(int(max(0.0, claimed - 2.0) / s.time_base), stream=s, backward=True)
+            except av.error.FFmpegError:
+                c.seek(0)
+        end = None
+        for packet in c.demux(s):
+            if packet.pts is not None and packet.time_base is not None:
+                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                end = t if end is None else max(end, t)
+        return end
+
+
+def is_complete(job: Job) -> bool:
+    """The output exists, is HDR-tagged video, and its last frame ends where the input's does
+    (±2 frames or 2 %), read from the packets at its end, not only from its header.
+
+    ``convert`` only ever renames a finished file into place, so a present output is normally
+    complete; the check also catches outputs left by other tools or cut short by a full disk."""
+    out = Path(job.output)
+    if not out.is_file():
+        return False
+    try:
+        with av.open(str(out), metadata_errors="ignore") as c:
+            if not c.streams.video or int(c.streams.video[0].codec_context.color_trc or 0) not in (16, 18):
+                return False
+        d_out, d_in = _end_time(out), _end_time(Path(job.input))
+    except (av.error.FFmpegError, OSError, IndexError):
+        return False
+    if d_out is None:
+        return False
+    if d_in is None:
+        return True
+    return d_out >= d_in - max(0.1, 0.02 * d_in)
+
+
+# -- one file, in a worker -------------------------------------------------------------------------
+_PROCESSOR_CACHE: dict[str, object] = {}
+
+
+def _processor(opts: ConvertOptions):
+    from .cli import build_processor
+
+    key = json.dumps(asdict(opts), sort_keys=True)
+    proc = _PROCESSOR_CACHE.get(key)
+    if proc is None:
+        if opts.threads:
+            import torch
+
+            torch.set_num_threads(opts.threads)
+        proc = build_processor(opts.weights, opts.device, opts.transfer, opts.peak_nits, opts.quality, True,
+                               temporal=opts.temporal, lookahead=opts.lookahead)  # fmt: skip
+        _PROCESSOR_CACHE.clear()
+        _PROCESSOR_CACHE[key] = proc
+    proc.reset()
+    return proc
+
+
+def convert_job(job: Job, opts: ConvertOptions) -> FileResult:
+    """Convert one file (in whichever process runs it); every error becomes a failed result."""
+    from .convert import convert_video
+    from .encode import EncoderSettings
+
+    t0 = time.perf_counter()
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    try:
+        proc = _processor(opts)
+        batch = opts.batch_size or (8 if proc.device.type == "cuda" else 2)
+        if opts.temporal:
+            batch = max(batch, opts.lookahead + 1)
+        settings = EncoderSettings(codec=opts.codec, transfer=opts.transfer, peak_nits=opts.peak_nits,
+                                   crf=opts.crf, preset=opts.preset, encoder=opts.encoder)  # fmt: skip
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        r = convert_video(job.input, job.output, proc, settings, batch_size=batch, overwrite=True, force=opts.force)
+    except Exception as e:  # noqa: BLE001 - one file's failure is reported, never raised
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        return FileResult(job.input, job.output, "failed", seconds=time.perf_counter() - t0,
+                          error=message.splitlines()[0] if message else type(e).__name__, worker=worker)  # fmt: skip
+    res = FileResult(job.input, job.output, "ok", r.frames, r.seconds, max_cll=r.max_cll, max_fall=r.max_fall,
+                     worker=worker)  # fmt: skip
+    if r.lost_frames:
+        res.status = "failed"
+        res.error = f"damaged input: {r.lost_frames} of {r.expected_frames} frames could not be decoded"
+    return res
+
+
+# -- local workers ---------------------------------------------------------------------------------
+def _worker_main(conn, opts: ConvertOptions, device: str | None) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if device is not None:
+        opts.device = device
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        conn.send(convert_job(job, opts))
+
+
+class _Worker:
+    def __init__(self, ctx, opts: ConvertOptions, device: str | None, name: str) -> None:
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, opts, device), name=name, daemon=True)
+        self.proc.start()
+        child.close()
+        self.job: Job | None = None
+        self.attempt = 0
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def default_workers(opts: ConvertOptions) -> tuple[int, list[str | None]]:
+    """One worker per GPU; on a CPU, one per 2 cores (each with 2 torch threads), at least one."""
+    import torch
+
+    if (opts.device is None or opts.device.startswith("cuda")) and torch.cuda.is_available():
+        if opts.device and ":" in opts.device:
+            return 1, [opts.device]
+        n = torch.cuda.device_count()
+        return n, [f"cuda:{i}" for i in range(n)]
+    n = max(1, (os.cpu_count() or 2) // 2)
+    return n, [opts.device or "cpu"] * n
+
+
+def _run_local(jobs: list[Job], opts: ConvertOptions, workers: int | None, retries: int, on_result) -> int:
+    n, devices = default_workers(opts)
+    if workers:
+        n = workers
+        devices = (devices * n)[:n] if devices else [None] * n
+    if opts.threads is None and all(d in (None, "cpu") for d in devices):
+        opts.threads = max(1, (os.cpu_count() or 2) // n)
+    ctx = mp.get_context("spawn")  # torch and threads: never fork
+    pending = list(range(len(jobs)))
+    attempts = [0] * len(jobs)
+    pool = [_Worker(ctx, opts, devices[i], f"worker-{i}") for i in range(min(n, max(1, len(jobs))))]
+    busy: dict[int, int] = {}  # worker slot → job index
+    try:
+        while pending or busy:
+            for slot, w in enumerate(pool):
+                if slot not in busy and pending:
+                    i = pending.pop(0)
+                    attempts[i] += 1
+                    w.conn.send(jobs[i])
+                    busy[slot] = i
+            ready = wait([pool[s].conn for s in busy] + [pool[s].proc.sentinel for s in busy])
+            for slot in list(busy):
+                w, i = pool[slot], busy[slot]
+                if w.conn in ready:
+                    try:
+                        res = w.conn.recv()
+                    except (EOFError, OSError):
+                        res = None
+                    if res is not None:
+                        res.attempts = attempts[i]
+                        on_result(i, res)
+                        del busy[slot]
+                        continue
+                if w.proc.sentinel in ready or not w.proc.is_alive():
+                    w.proc.join(timeout=1)
+                    code = w.proc.exitcode
+                    del busy[slot]
+                    why = (
+                        f"worker died (exit code {code})"
+                        if code is None or code >= 0
+                        else f"worker killed by signal {-code}"
+                    )
+                    if attempts[i] <= retries:
+                        pending.insert(0, i)  # next free worker: another process
+                    else:
+                        on_result(i, FileResult(jobs[i].input, jobs[i].output, "failed", attempts=attempts[i],
+                                                error=f"{why}; gave up after {attempts[i]} attempts"))  # fmt: skip
+                        _remove_partial(jobs[i])
+                    pool[slot] = _Worker(ctx, opts, devices[slot], w.name)
+    finally:
+        for w in pool:
+            w.stop()
+    return len(pool)
+
+
+def _remove_partial(job: Job) -> None:
+    from .convert import temporary_path
+
+    temporary_path(Path(job.output)).unlink(missing_ok=True)
+
+
+# -- Ray ---------------------------------------------------------------------------------------------
+def _run_ray(jobs: list[Job], opts: ConvertOptions, address: str | None, retries: int, on_result) -> int:
+    try:
+        import ray
+    except ImportError:
+        raise BatchError("Ray is not installed: pip install 'hdrvideo[ray]'") from None
+    if not ray.is_initialized():
+        try:
+            if address in (None, "local"):
+                ray.init(include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        except Exception as e:  # noqa: BLE001 - Ray's errors are many and varied
+            raise BatchError(f"cannot connect to the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+    gpus = (opts.device is None or opts.device.startswith("cuda")) and ray.cluster_resources().get("GPU", 0) > 0
+    if gpus:
+        opts.device = "cuda"
+        resources = {"num_gpus": 1, "num_cpus": 1}
+    else:
+        opts.device = "cpu"
+        opts.threads = opts.threads or 2
+        resources = {"num_cpus": min(opts.threads, max(1, int(ray.cluster_resources().get("CPU", 1))))}
+    # max_retries: Ray runs the task again, on any worker, when its worker process dies
+    task = ray.remote(max_retries=retries, retry_exceptions=False, **resources)(_ray_convert)
+    # workers on other nodes resolve paths on their own: hand them absolute ones (shared storage)
+    given, jobs = jobs, [Job(str(Path(j.input).absolute()), str(Path(j.output).absolute())) for j in jobs]
+    for job in jobs:
+        _attempts_file(job).unlink(missing_ok=True)
+    refs = {task.remote(job, opts): i for i, job in enumerate(jobs)}
+    while refs:
+        done, _ = ray.wait(list(refs), num_returns=1)
+        for ref in done:
+            i = refs.pop(ref)
+            try:
+                res = ray.get(ref)
+            except Exception as e:  # noqa: BLE001 - WorkerCrashedError after the retries, and the like
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                res = FileResult(jobs[i].input, jobs[i].output, "failed", attempts=retries + 1,
+                                 error=f"{type(e).__name__}: {msg}; gave up after {retries + 1} attempts")  # fmt: skip
+                _remove_partial(jobs[i])
+                _attempts_file(jobs[i]).unlink(missing_ok=True)
+            res.input, res.output = given[i].input, given[i].output  # as the user named them
+            on_result(i, res)
+    return int(ray.cluster_resources().get("GPU" if gpus else "CPU", 0) // (1 if gpus else resources["num_cpus"]))
+
+
+def _attempts_file(job: Job) -> Path:
+    """Beside the output (shared storage on a cluster): how many times Ray started this file."""
+    out = Path(job.output)
+    return out.with_name(f".{out.name}.attempts")
+
+
+def _ray_convert(job: Job, opts: ConvertOptions) -> FileResult:
+    marker = _attempts_file(job)
+    try:
+        n = int(marker.read_text()) + 1
+    except (OSError, ValueError):
+        n = 1
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(n))
+    res = convert_job(job, opts)
+    res.attempts = n
+    marker.unlink(missing_ok=True)
+    return res
+
+
+# -- the batch ---------------------------------------------------------------------------------------
+def run_batch(
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    opts: ConvertOptions,
+    *,
+    suffix: str = ".mkv",
+    workers: int | None = None,
+    retries: int = 2,
+    ray_address: str | None = None,
+    use_ray: bool = False,
+    overwrite: bool = False,
+    on_result: Callable[[FileResult, BatchReport], None] | None = None,
+) -> BatchReport:
+    """Convert every input into ``out_dir``; outputs that exist and are complete are skipped
+    (unless ``overwrite``). Runs on local worker processes, or on Ray when ``use_ray`` (a local
+    Ray instance, or the cluster at ``ray_address``; an already initialised Ray is used as is)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BatchError(f"--out is a file, not a folder: {out_dir}")
+    collected = collect_inputs(inputs)
+    if not collected:
+        raise BatchError("no input video found")
+    jobs = plan_jobs(collected, out_dir, suffix)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    report = BatchReport([None] * len(jobs), 0.0, 0, "ray" if use_ray else "local")  # type: ignore[list-item]
+    todo = []
+    for i, job in enumerate(jobs):
+        if not overwrite and is_complete(job):
+            report.results[i] = FileResult(job.input, job.output, "skipped")
+            if on_result:
+                on_result(report.results[i], report)
+        else:
+            todo.append(i)
+
+    def record(k: int, res: FileResult) -> None:
+        report.results[todo[k]] = res
+        report.seconds = time.perf_counter() - t0
+        if on_result:
+            on_result(res, report)
+
+    sub = [jobs[i] for i in todo]
+    if sub:
+        if use_ray:
+            report.workers = _run_ray(sub, opts, ray_address, retries, record)
+        else:
+            report.workers = _run_local(sub, opts, workers, retries, record)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def format_report(report: BatchReport) -> str:
+    """A readable table, one row per file, and the totals."""
+    rows = [
+        "| file | status | frames | seconds | fps | attempts | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in report.results:
+        note = r.error or (f"MaxCLL {r.max_cll}, MaxFALL {r.max_fall}" if r.status == "ok" and r.max_cll else "")
+        rows.append(f"| {r.input} | {r.status} | {r.frames} | {r.seconds:.1f} | {r.fps:.2f} | {r.attempts} | {note} |")
+    rows.append(
+        f"\n{len(report.results)} files: {report.count('ok')} converted, {report.count('skipped')} skipped "
+        f"(complete), {report.count('failed')} failed; {report.frames} frames in {report.seconds:.1f} s "
+        f"({report.fps:.2f} fps overall, {report.workers} {report.backend} workers)"
+    )
+    return "\n".join(rows)
+
+
+def write_report(report: BatchReport, path: Path) -> None:
+    """The report as JSON, written atomically."""
+    data = {
+        "backend": report.backend,
+        "workers": report.workers,
+        "seconds": round(report.seconds, 3),
+        "frames": report.frames,
+        "fps": round(report.fps, 3),
+        "ok": report.count("ok"),
+        "skipped": report.count("skipped"),
+        "failed": report.count("failed"),
+        "files": [{**asdict(r), "fps": round(r.fps, 3)} for r in report.results],
+    }
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
