@@ -333,6 +333,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
                     end("duration reached")
                     break
                 if stop.is_set():
+                    end("interrupted")  # by a signal or the preview window (no-op if already ending)
                     break
                 buffer.put(now, frame_to_rgb(frame, info))
                 report.captured += 1
