@@ -274,6 +274,7 @@ def _run(
         notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
     if info.matrix_guessed:
         notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    notes.extend(processor.notes)  # e.g. smaller batches or tiles after running out of GPU memory
     return ConvertResult(
         output=out,
         frames=state["written"],

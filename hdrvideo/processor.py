@@ -34,6 +34,19 @@ __all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "s
 
 TRANSFERS = ("pq", "hlg")
 
+MIN_TILE = 128
+"""The smallest network tile the out-of-memory fallback goes down to (pixels)."""
+
+
+def _is_oom(e: BaseException) -> bool:
+    """Out of device memory: CUDA's own error, or an allocator failure on the CPU."""
+    if isinstance(e, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(e, RuntimeError) and any(
+        k in str(e) for k in ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
+    )
+
+
 QUALITY_LONG_SIDE: dict[str, int | None] = {"fast": 480, "balanced": 960, "full": None}
 """``--quality`` → the long side the network runs at (None: full resolution)."""
 
@@ -71,6 +84,19 @@ class HDRBatch:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @staticmethod
+    def concat(parts: list[HDRBatch]) -> HDRBatch:
+        """The batches one after another, as one."""
+        signals = [p.signal for p in parts]
+        return HDRBatch(
+            y=np.concatenate([p.y for p in parts]),
+            uv=np.concatenate([p.uv for p in parts]),
+            max_cll=np.concatenate([p.max_cll for p in parts]),
+            max_fall=np.concatenate([p.max_fall for p in parts]),
+            params=np.concatenate([p.params for p in parts]),
+            signal=torch.cat(signals) if all(x is not None for x in signals) else None,
+        )
+
 
 def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """(B, H, W, 3) uint8 / uint16 / float RGB → (B, 3, H, W) float32 signal in [0, 1] on device."""
@@ -79,14 +105,19 @@ def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str)
         t = t.unsqueeze(0)
     if t.ndim != 4 or t.shape[-1] != 3:
         raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
-    t = t.to(device, non_blocking=True)
+    return _to_signal(t.to(device, non_blocking=True))
+
+
+def _to_signal(t: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, 3) integer or float RGB on its device → (B, 3, H, W) float32 [0, 1], contiguous.
+    The layout changes while the data is still 1 or 2 bytes a value (cheaper than in float)."""
     if t.dtype == torch.uint8:
         scale = 255.0
     elif t.dtype in (torch.uint16, torch.int32):
         scale = 65535.0
     else:
-        scale = 1.0
-    return (t.permute(0, 3, 1, 2).to(torch.float32) / scale).contiguous()
+        return t.permute(0, 3, 1, 2).to(torch.float32).contiguous()
+    return t.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(scale)
 
 
 def encode_transfer(nits: torch.Tensor, transfer: str, peak_nits: float) -> torch.Tensor:
@@ -144,6 +175,9 @@ class FrameProcessor:
         self.tile = tile
         self.temporal = temporal
         self._last_params: torch.Tensor | None = None
+        self._pinned: torch.Tensor | None = None
+        self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
+        self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
 
     # -- stages ---------------------------------------------------------------------------
     def decode_sdr(self, signal: torch.Tensor) -> torch.Tensor:
@@ -221,32 +255,95 @@ class FrameProcessor:
         return nits.clamp(min=0) / self.cfg.white_nits, sdr_linear
 
     # -- the whole path -------------------------------------------------------------------
+    def _upload(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Host frames (B, H, W, 3) → the same on the device. To a GPU through a reused pinned
+        staging buffer and a non-blocking copy; the buffer is free again once the previous batch's
+        results came back (``process`` ends with that synchronisation)."""
+        t = torch.as_tensor(frames)
+        if t.ndim == 3:
+            t = t.unsqueeze(0)
+        if t.ndim != 4 or t.shape[-1] != 3:
+            raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
+        if self.device.type != "cuda" or t.device.type == "cuda":
+            return t.to(self.device)
+        if self._pinned is None or self._pinned.shape != t.shape or self._pinned.dtype != t.dtype:
+            self._pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        self._pinned.copy_(t)
+        return self._pinned.to(self.device, non_blocking=True)
+
+    def _download(self, *tensors: torch.Tensor) -> list[np.ndarray]:
+        """Device tensors → host arrays with one synchronisation for all (pinned, non-blocking on a GPU)."""
+        if self.device.type != "cuda":
+            return [t.numpy() for t in tensors]
+        host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
+        for h, t in zip(host, tensors, strict=True):
+            h.copy_(t, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return [h.numpy() for h in host]
+
     @torch.no_grad()
     def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:
-        """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`."""
-        signal = sdr_to_tensor(frames, self.device)
+        """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`.
+
+        Out of device memory, it never fails while a smaller step can work: the batch is split in
+        halves (and later batches are split up front), then, for a single frame, the network's
+        full-resolution branches run in tiles of 1024, 512 … 128 pixels (exact: issue 2). Each
+        step down is noted once in :attr:`notes`.
+        """
+        n = len(frames)
+        if self.max_batch is not None and n > self.max_batch:
+            step = self.max_batch
+            return HDRBatch.concat([self.process(frames[i : i + step], keep_signal) for i in range(0, n, step)])
+        try:
+            return self._process(frames, keep_signal)
+        except Exception as e:  # noqa: BLE001 - only out-of-memory is handled; the rest is re-raised
+            if not _is_oom(e):
+                raise
+        self._free_cached()
+        if n > 1:
+            self.max_batch = max(1, n // 2)
+            self._note(f"out of {self.device.type} memory: batches of {self.max_batch} frames from here on")
+            return self.process(frames, keep_signal)
+        if self.model is None or (self.tile is not None and self.tile <= MIN_TILE):
+            raise MemoryError(f"out of {self.device.type} memory for a single frame, even in {MIN_TILE}-pixel tiles")
+        self.tile = 1024 if self.tile is None else self.tile // 2
+        self._note(f"out of {self.device.type} memory: the network runs in {self.tile}-pixel tiles from here on")
+        return self.process(frames, keep_signal)
+
+    def _note(self, message: str) -> None:
+        if message not in self.notes:
+            self.notes.append(message)
+
+    def _free_cached(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> HDRBatch:
+        raw = self._upload(frames)
+        signal = _to_signal(raw)
         _, _, h, w = signal.shape
         if h % 2 or w % 2:
             raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
-        if isinstance(frames, np.ndarray) and frames.dtype == np.uint8:
-            sdr_linear = self._decode_lut()[torch.as_tensor(frames).to(self.device).permute(0, 3, 1, 2).long()]
+        if raw.dtype == torch.uint8:  # exact for 8-bit input, and much cheaper than the EOTF
+            sdr_linear = torch.take(self._decode_lut(), raw.permute(0, 3, 1, 2).long())
         else:
             sdr_linear = self.decode_sdr(signal)
+        del raw
         gain, params = self.log_gain(signal, sdr_linear)
         nits = self.to_display(sdr_linear, gain)
+        del sdr_linear, gain
         hdr = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
         ycc = rgb_to_ycbcr(hdr, "bt2020")
         y, uv = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
+        del ycc
         stats = self.light_levels(y, uv) if self.transfer == "pq" else self._stats(nits.amax(dim=1))
-        y = y.to(torch.int16).cpu().numpy().view(np.uint16)
-        uv = uv.to(torch.int16).cpu().numpy().view(np.uint16)
-        stats = stats.cpu().numpy()
+        y, uv, stats, params = self._download(y.to(torch.int16), uv.to(torch.int16), stats, params.float())
         return HDRBatch(
-            y=y,
-            uv=uv,
+            y=y.view(np.uint16),
+            uv=uv.view(np.uint16),
             max_cll=stats[:, 0],
             max_fall=stats[:, 1],
-            params=params.float().cpu().numpy(),
+            params=params,
             signal=hdr if keep_signal else None,
         )
 

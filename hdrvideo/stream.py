@@ -416,6 +416,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
     report.failed = state["failed"]
     if settings.transfer == "pq":
         report.max_cll, report.max_fall = writer.content_light_level()
+    report.notes.extend(processor.notes)
     if report.captured == 0:
         report.notes.append("no frame was captured")
     return report

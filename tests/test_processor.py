@@ -100,3 +100,50 @@ def test_odd_size_and_bad_arguments(tiny_model):
         FrameProcessor(tiny_model, peak_nits=50)
     with pytest.raises(ValueError, match="shape"):
         FrameProcessor(tiny_model).process(np.zeros((1, 4, 4), np.uint8))
+
+
+class _PickyModel(torch.nn.Module):
+    """Wraps a model and fails like a GPU out of memory: on batches of more than one frame, and on
+    frames larger than ``max_side`` unless the network runs in tiles of at most ``max_side``."""
+
+    def __init__(self, inner: torch.nn.Module, max_side: int) -> None:
+        super().__init__()
+        self.inner, self.max_side, self.calls = inner, max_side, []
+
+    def forward(self, x: torch.Tensor, tile: int | None = None) -> torch.Tensor:
+        self.calls.append((x.shape[0], tile))
+        if x.shape[0] > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if max(x.shape[-2:]) > self.max_side and (tile is None or tile > self.max_side):
+            raise RuntimeError("CUDA error: out of memory")
+        return self.inner(x, tile=tile)
+
+
+def test_out_of_memory_falls_back_to_smaller_batches_then_tiles(tiny_model):
+    frames = np.random.default_rng(3).integers(0, 256, (4, 300, 400, 3), dtype=np.uint8)
+    frames[:, 50:120, 60:200] = 255  # clipped areas: the network's output matters
+    ref = FrameProcessor(tiny_model, "pq")
+    expected = [ref.process(frames[i : i + 1]) for i in range(4)]
+    picky = _PickyModel(tiny_model, max_side=256)
+    proc = FrameProcessor(picky, "pq")
+    got = proc.process(frames)
+    assert proc.max_batch == 1 and proc.tile == 256
+    assert any("batches of 1" in n for n in proc.notes) and any("256-pixel tiles" in n for n in proc.notes)
+    assert len(got) == 4
+    for i in range(4):  # the same frames in the same order; tiles are exact up to float rounding
+        assert np.abs(got.y[i].astype(int) - expected[i].y[0]).max() <= 1
+        assert np.abs(got.uv[i].astype(int) - expected[i].uv[0]).max() <= 1
+    # later batches are split up front, with no new failure
+    picky.calls.clear()
+    proc.process(frames[:2])
+    assert picky.calls == [(1, 256), (1, 256)]
+
+
+def test_out_of_memory_for_one_frame_at_the_smallest_tile_is_a_clear_error(tiny_model):
+    proc = FrameProcessor(_PickyModel(tiny_model, max_side=64), "pq")
+    with pytest.raises(MemoryError, match="even in 128-pixel tiles"):
+        proc.process(np.zeros((1, 300, 400, 3), np.uint8))
+    other = FrameProcessor(_PickyModel(tiny_model, max_side=10_000), "pq")
+    other.model.forward = lambda x, tile=None: (_ for _ in ()).throw(RuntimeError("something else"))
+    with pytest.raises(RuntimeError, match="something else"):  # only out-of-memory is handled
+        other.process(np.zeros((1, 8, 8, 3), np.uint8))
