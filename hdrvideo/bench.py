@@ -29,7 +29,7 @@ from .decode import frame_to_rgb, open_input, probe
 from .encode import EncoderSettings, HDRWriter
 from .processor import QUALITY_LONG_SIDE, FrameProcessor
 
-__all__ = ["make_bench_clip", "run_bench", "format_bench"]
+__all__ = ["make_bench_clip", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
 
 MODES = ("null", "fast", "full")
 
@@ -155,3 +155,129 @@ def format_bench(r: dict) -> str:
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
     return "\n".join(rows)
+
+
+# -- the network alone ---------------------------------------------------------------------------
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+VARIANTS = ("eager", "channels_last", "compile", "cudagraphs")
+
+
+def network_flops(model: torch.nn.Module, width: int, height: int) -> int:
+    """FLOPs (2 per multiply-add) of one forward pass on a (1, 3, height, width) frame, counted by
+    PyTorch's FlopCounterMode on the meta device (no memory, no time)."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = copy.deepcopy(model).to("meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(torch.empty(1, 3, height, width, device="meta"))
+    return int(counter.get_total_flops())
+
+
+def _runner(model, x: torch.Tensor, variant: str):
+    """A zero-argument callable that runs the network once on x in the given variant."""
+    if variant in ("channels_last", "compile", "cudagraphs"):
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if variant == "compile":
+        compiled = torch.compile(model, mode="max-autotune-no-cudagraphs" if x.is_cuda else "default")
+        return lambda: compiled(x)
+    if variant == "cudagraphs":
+        if not x.is_cuda:
+            raise RuntimeError("CUDA graphs need a CUDA device")
+        static_x = x.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # warm-up on a side stream before capture
+                model(static_x)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_y = model(static_x)
+
+        def replay():
+            graph.replay()
+            return static_y
+
+        return replay
+    return lambda: model(x)
+
+
+@torch.no_grad()
+def bench_network(
+    model: torch.nn.Module,
+    sizes: list[tuple[int, int]],
+    dtypes: list[str],
+    variants: list[str],
+    device: str = "cpu",
+    batch: int = 1,
+    seconds: float = 2.0,
+    log=lambda *_: None,
+) -> list[dict]:
+    """Time ExpandNet alone for every size × dtype × variant: ms per frame, frames per second,
+    achieved TFLOP/s (from :func:`network_flops`) and peak memory (CUDA: max allocated, MiB).
+    A combination that cannot run here (CUDA graphs on a CPU, no compiler for torch.compile, out
+    of memory) is a row with its ``error``; it never stops the others."""
+    rows = []
+    dev = torch.device(device)
+    for w, h in sizes:
+        flops = network_flops(model, w, h)
+        for dname in dtypes:
+            for variant in variants:
+                row = {"size": f"{w}x{h}", "dtype": dname, "variant": variant, "batch": batch,
+                       "gflop_per_frame": round(flops / 1e9, 1)}  # fmt: skip
+                try:
+                    m = model.to(dev, DTYPES[dname]).eval()
+                    x = torch.rand(batch, 3, h, w, device=dev, dtype=DTYPES[dname])
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()
+                        torch.cuda.reset_peak_memory_stats(dev)
+                    run = _runner(m, x, variant)
+                    for _ in range(2):
+                        run()
+                    _sync(dev)
+                    n, t0 = 0, time.perf_counter()
+                    while n < 3 or time.perf_counter() - t0 < seconds:
+                        run()
+                        n += 1
+                    _sync(dev)
+                    per_frame = (time.perf_counter() - t0) / (n * batch)
+                    row.update(ms=round(1000 * per_frame, 2), fps=round(1 / per_frame, 2),
+                               tflops=round(flops / per_frame / 1e12, 2))  # fmt: skip
+                    if dev.type == "cuda":
+                        row["peak_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20)
+                except Exception as e:  # noqa: BLE001 - reported in the row
+                    row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[
+                        :160
+                    ]
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()
+                log(format_network_row(row))
+                rows.append(row)
+    model.to(torch.float32)
+    return rows
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def format_network_row(r: dict) -> str:
+    if "error" in r:
+        return f"| {r['size']} | {r['dtype']} | {r['variant']} | — | — | — | — | {r['error']} |"
+    mem = r.get("peak_mib", "—")
+    return f"| {r['size']} | {r['dtype']} | {r['variant']} | {r['ms']:.2f} | {r['fps']:.1f} | {r['tflops']:.2f} | {mem} | |"
+
+
+def format_network(rows: list[dict], device: str) -> str:
+    head = [
+        f"ExpandNet alone on {device} (batch {rows[0]['batch'] if rows else 1}); "
+        f"{rows[0]['gflop_per_frame'] if rows else 0} GFLOP per frame at {rows[0]['size'] if rows else ''}",
+        "",
+        "| size | dtype | variant | ms/frame | fps | TFLOP/s | peak MiB | note |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    return "\n".join(head + [format_network_row(r) for r in rows])

@@ -663,13 +663,53 @@ def eval_command(data, models, held_out, val_fraction, max_side, quality, device
 @click.option("--batch-size", type=click.IntRange(1, 256))
 @click.option("--preset", default="ultrafast", show_default=True, help="x265 preset for all modes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_command(input_path, size, frames, modes, device, weights, batch_size, preset, as_json):
-    """Measure conversion speed: the null pipeline, fast and full quality, with time per stage."""
+@click.option(
+    "--network",
+    is_flag=True,
+    help="Instead: the network alone at --sizes × --dtypes × --variants (TFLOP/s, memory).",
+)
+@click.option("--sizes", default="1920x1080,3840x2160", show_default=True, help="--network: comma list of WxH.")
+@click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, help="--network: comma list.")
+@click.option(
+    "--variants", default="eager,channels_last,compile,cudagraphs", show_default=True, help="--network: comma list."
+)
+@click.option("--seconds", type=click.FloatRange(0.1), default=3.0, show_default=True, help="--network: per row.")
+def bench_command(
+    input_path, size, frames, modes, device, weights, batch_size, preset, as_json, network, sizes, dtypes, variants,
+    seconds,
+):  # fmt: skip
+    """Measure conversion speed: the null pipeline, fast and full quality, with time per stage.
+
+    With --network: the network alone (a micro-benchmark for GPUs: precisions, channels-last,
+    torch.compile, CUDA graphs)."""
     import json
 
-    from .bench import MODES, format_bench, run_bench
+    from .bench import DTYPES, MODES, VARIANTS, bench_network, format_bench, format_network, run_bench
     from .encode import EncoderSettings
     from .model import WeightsError, load_model
+
+    if network:
+        device = _pick_device(device)
+        try:
+            dims = [tuple(int(v) for v in s.lower().split("x")) for s in sizes.split(",") if s.strip()]
+            if not dims or any(len(d) != 2 or min(d) < 16 for d in dims):
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--sizes takes a comma list of WxH, got {sizes!r}") from None
+        dt = [d.strip() for d in dtypes.split(",") if d.strip()]
+        vs = [v.strip() for v in variants.split(",") if v.strip()]
+        if not dt or any(d not in DTYPES for d in dt):
+            raise UserError(f"--dtypes takes a comma list of {', '.join(DTYPES)}, got {dtypes!r}")
+        if not vs or any(v not in VARIANTS for v in vs):
+            raise UserError(f"--variants takes a comma list of {', '.join(VARIANTS)}, got {variants!r}")
+        try:
+            model = load_model(weights, device=device)
+        except WeightsError as e:
+            raise UserError(str(e)) from None
+        rows = bench_network(model, dims, dt, vs, device, batch_size or 1, seconds,
+                             log=(lambda m: None) if as_json else (lambda m: click.echo(m, err=True)))  # fmt: skip
+        click.echo(json.dumps({"device": device, "rows": rows}) if as_json else format_network(rows, device))
+        return
 
     try:
         w, h = (int(v) for v in size.lower().split("x"))
@@ -683,8 +723,12 @@ def bench_command(input_path, size, frames, modes, device, weights, batch_size, 
     device = _pick_device(device)
     model = None
     if any(m != "null" for m in chosen):
-        try:
-            model = load_model(weights, device=device)
+        import torch
+
+        try:  # as convert runs it: float16 on a GPU
+            model = load_model(
+                weights, device=device, dtype=torch.float16 if device.startswith("cuda") else torch.float32
+            )
         except WeightsError as e:
             raise UserError(str(e)) from None
     result = run_bench(

@@ -201,9 +201,9 @@ class FrameProcessor:
     def expand(self, signal: torch.Tensor) -> torch.Tensor:
         """ExpandNet on the signal (B, 3, h, w) → relative linear HDR (B, 3, h, w), float32."""
         assert self.model is not None
-        x = signal.to(self.model_dtype)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        # channels-last: the layout oneDNN and cuDNN convolutions run fastest in (on the 2-core
+        # CPU, 62 → 49 ms per 480×270 frame for the shipped model; the same numbers exactly)
+        x = signal.to(self.model_dtype).contiguous(memory_format=torch.channels_last)
         return self.model(x, tile=self.tile).float()
 
     @torch.no_grad()

@@ -25,3 +25,28 @@ def test_bench_rejects_bad_options():
     assert r.exit_code == 1 and "--size" in r.output
     r = CliRunner().invoke(main, ["bench", "--modes", "null,turbo"])
     assert r.exit_code == 1 and "--modes" in r.output
+
+
+def test_network_flops_match_the_paper_and_bench_network_runs_every_row():
+    from hdrvideo.bench import bench_network, network_flops
+    from hdrvideo.model import ExpandNet, load_model
+
+    # the issue's figure for the authors' network: about 0.41 MFLOP per pixel, 0.85 TFLOP at 1080p
+    per_pixel = network_flops(ExpandNet(), 1920, 1080) / (1920 * 1080)
+    assert 0.39e6 < per_pixel < 0.43e6
+    rows = bench_network(load_model(None), [(64, 48)], ["fp32"], ["eager", "channels_last", "cudagraphs"], seconds=0.1)
+    assert [r["variant"] for r in rows] == ["eager", "channels_last", "cudagraphs"]
+    assert rows[0]["fps"] > 0 and rows[0]["tflops"] >= 0 and rows[1]["fps"] > 0
+    assert "CUDA" in rows[2]["error"]  # not available here: a row that says so, not a crash
+
+
+def test_bench_network_cli_json():
+    r = CliRunner().invoke(
+        main, ["bench", "--network", "--sizes", "64x48", "--dtypes", "fp32", "--variants", "eager", "--seconds", "0.1",
+               "--json"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output.strip().splitlines()[-1])
+    assert d["device"] == "cpu" and d["rows"][0]["size"] == "64x48" and d["rows"][0]["ms"] > 0
+    r = CliRunner().invoke(main, ["bench", "--network", "--dtypes", "fp8"])
+    assert r.exit_code == 1 and "--dtypes" in r.output
