@@ -30,3 +30,14 @@ def tiny_model():
     torch.manual_seed(0)
     cfg = ExpandNetConfig(local_width=8, local_out=8, mid_width=8, glob_width=8, fuse_width=8)
     return ExpandNet(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> Path:
+    """The tiny_model's architecture with fixed random weights, saved as .safetensors (for the CLI)."""
+    from hdrvideo.model import ExpandNet, ExpandNetConfig, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
+    save_model(ExpandNet(ExpandNetConfig(8, 8, 8, 8, 8)), path)
+    return path

@@ -13,21 +13,16 @@ from pathlib import Path
 
 import av
 import pytest
-import torch
 from click.testing import CliRunner
 
 from hdrvideo.batch import BatchError, ConvertOptions, collect_inputs, is_complete, plan_jobs, run_batch
 from hdrvideo.cli import main
-from hdrvideo.model import ExpandNet, ExpandNetConfig, save_model
 from tests.media import make_clip
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_model(ExpandNet(ExpandNetConfig(8, 8, 8, 8, 8)), path)
-    return path
+@pytest.fixture
+def weights(tiny_weights) -> Path:
+    return tiny_weights
 
 
 @pytest.fixture(scope="module")

@@ -20,17 +20,8 @@ from click.testing import CliRunner
 
 from hdrvideo import colour as C
 from hdrvideo.cli import main
-from hdrvideo.model import ExpandNet, ExpandNetConfig, save_model
 from tests.conftest import shared_path
 from tests.media import make_clip
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_model(ExpandNet(ExpandNetConfig(8, 8, 8, 8, 8)), path)
-    return path
 
 
 @pytest.fixture(scope="module")
