@@ -309,7 +309,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
         raise StreamError(str(e)) from None
 
     buffer = LatestFrames(opts.batch_size, opts.max_latency)
-    to_write: queue.Queue = queue.Queue(maxsize=2)
+    to_write: queue.Queue = queue.Queue(maxsize=1)  # latency first: at most one batch waits for the encoder
     report = StreamReport(opts.output, width, height, 0, 0, 0, 0.0, "stopped")
     state = {"t0": None, "reason": None, "failed": False, "last_pts": -1}
     lock = threading.Lock()
