@@ -119,7 +119,8 @@ def format_description(d: dict) -> str:
         if s["type"] == "video":
             lines.append(
                 f"  #{s['index']} video: {s['codec']} {s['width']}×{s['height']} {s['pixel_format']}"
-                f" {s['frame_rate']} fps, {s['frames']} frames"
+                f" {s['frame_rate']} fps, "
+                + (f"{s['frames']} frames" if s["frames"] else "frame count not in the header")
             )
             lines.append(
                 f"     colour: primaries {s['color_primaries']}, transfer {s['color_transfer']},"

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from hdrvideo.cli import main
 from tests.media import sdr_frame
-from tests.test_convert import tiny_weights  # noqa: F401 - fixture
 
 
 def _read_exr(path) -> np.ndarray:
@@ -19,7 +18,7 @@ def _read_exr(path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("ext", [".exr", ".hdr"])
-def test_photo_to_linear_hdr(tmp_path, tiny_weights, ext):  # noqa: F811
+def test_photo_to_linear_hdr(tmp_path, tiny_weights, ext):
     rgb = sdr_frame(0, 97, 61)  # odd size is fine for images
     src = tmp_path / "photo.png"
     cv2.imwrite(str(src), rgb[:, :, ::-1])
@@ -35,7 +34,7 @@ def test_photo_to_linear_hdr(tmp_path, tiny_weights, ext):  # noqa: F811
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_folder_of_photos(tmp_path, tiny_weights):  # noqa: F811
+def test_folder_of_photos(tmp_path, tiny_weights):
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(2):
@@ -45,7 +44,7 @@ def test_folder_of_photos(tmp_path, tiny_weights):  # noqa: F811
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.exr", "p1.exr"]
 
 
-def test_empty_folder_and_bad_image(tmp_path, tiny_weights):  # noqa: F811
+def test_empty_folder_and_bad_image(tmp_path, tiny_weights):
     (tmp_path / "empty").mkdir()
     r = CliRunner().invoke(
         main, ["convert", str(tmp_path / "empty"), str(tmp_path / "o"), "--weights", str(tiny_weights)]
