@@ -279,6 +279,11 @@ def convert(
 )
 @click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True, help="Frames per batch.")
 @click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True)
+@click.option(
+    "--realtime/--no-realtime",
+    default=None,
+    help="Read the input at its own frame rate, as a live source (default: on for files, off for live sources).",
+)
 @click.option("--preview", is_flag=True, help="A window with the camera picture beside the HDR result.")
 @click.option("-y", "--overwrite", is_flag=True, help="Overwrite an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No status line or report.")
@@ -301,6 +306,7 @@ def stream(
     quality,
     batch_size,
     temporal,
+    realtime,
     preview,
     overwrite,
     quiet,
@@ -329,6 +335,7 @@ def stream(
         max_latency=max_latency,
         batch_size=batch_size,
         overwrite=overwrite,
+        realtime=realtime,
     )
     processor = build_processor(weights, device, transfer, peak_nits, quality, quiet, temporal=temporal == "on")
     settings = EncoderSettings(codec=codec, transfer=transfer, peak_nits=peak_nits, crf=crf, preset=preset)

@@ -66,6 +66,7 @@ class StreamOptions:
     max_latency: float = 0.5  # seconds a captured frame may wait for processing
     batch_size: int = 1
     overwrite: bool = False
+    realtime: bool | None = None  # read at the source's own frame rate (None: for regular files only)
     open_timeout: float = 10.0  # network inputs: seconds to connect / between packets
     read_timeout: float = 5.0
 
@@ -116,6 +117,11 @@ class StreamReport:
 # -- where from, where to ----------------------------------------------------------------------
 def is_url(s: str) -> bool:
     return "://" in s and not s.startswith("file://")
+
+
+def is_regular_file(source: str) -> bool:
+    """A file on disk (not a device, pipe or URL): it would be read as fast as it decodes."""
+    return not is_url(source) and os.path.isfile(source)
 
 
 def guess_input_format(source: str) -> str | None:
@@ -273,10 +279,17 @@ def run_stream(
     container, _ = open_source(opts)
     busy: list[threading.Thread] = []  # a capture thread still inside FFmpeg (a silent source)
     try:
-        try:
-            info = probe(container, Path(opts.input))
-        except InputError as e:
-            raise StreamError(str(e)) from None
+        info = _probe(container, opts)
+        # warm the processor up for this frame size before capture starts (the first call of a
+        # network is slow). A live source keeps producing meanwhile and would hand over a burst
+        # of stale frames, so it is opened again afterwards where it can be (not a pipe).
+        width, height = info.padded_size
+        processor.process(np.zeros((1, height, width, 3), np.uint8))
+        processor.reset()
+        if not is_regular_file(opts.input) and not opts.input.startswith(("pipe:", "-")):
+            container.close()
+            container, _ = open_source(opts)
+            info = _probe(container, opts)
         if on_start is not None:
             on_start(info)
         return _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy)
@@ -285,12 +298,16 @@ def run_stream(
             container.close()
 
 
+def _probe(container, opts: StreamOptions) -> VideoInfo:
+    try:
+        return probe(container, Path(opts.input))
+    except InputError as e:
+        container.close()
+        raise StreamError(str(e)) from None
+
+
 def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy) -> StreamReport:
     width, height = info.padded_size
-    # warm up before the clock starts: the first call of a network is slow, and a first frame
-    # that waits would be dropped
-    processor.process(np.zeros((1, height, width, 3), np.uint8))
-    processor.reset()
 
     settings.low_latency = True
     settings.light_level_known = not is_url(opts.output)
@@ -321,14 +338,22 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
                 state["t_end"] = time.monotonic()
         stop.set()
 
+    pace = opts.realtime if opts.realtime is not None else is_regular_file(opts.input)
+
     def capture() -> None:
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO" if info.codec not in ("rawvideo",) else "SLICE"
         try:
+            first_pts = None
             for frame in container.decode(vstream):
+                if pace and frame.pts is not None and frame.time_base is not None and state["t0"] is not None:
+                    # a file plays as a live source would: each frame is released at its own time
+                    due = state["t0"] + float((frame.pts - first_pts) * frame.time_base)
+                    while (wait_s := due - time.monotonic()) > 0 and not stop.is_set():
+                        time.sleep(min(wait_s, 0.1))
                 now = time.monotonic()
                 if state["t0"] is None:
-                    state["t0"] = now
+                    state["t0"], first_pts = now, frame.pts or 0
                 if opts.duration is not None and now - state["t0"] >= opts.duration:
                     end("duration reached")
                     break
