@@ -61,6 +61,7 @@ class ConvertOptions:
     preset: str | None = None
     encoder: str = "pyav"
     device: str | None = None
+    precision: str = "auto"
     quality: str | None = None
     batch_size: int | None = None
     temporal: bool = True
@@ -238,7 +239,7 @@ def _processor(opts: ConvertOptions):
 
             torch.set_num_threads(opts.threads)
         proc = build_processor(opts.weights, opts.device, opts.transfer, opts.peak_nits, opts.quality, True,
-                               temporal=opts.temporal, lookahead=opts.lookahead)  # fmt: skip
+                               temporal=opts.temporal, lookahead=opts.lookahead, precision=opts.precision)  # fmt: skip
         _PROCESSOR_CACHE.clear()
         _PROCESSOR_CACHE[key] = proc
     proc.reset()

@@ -147,3 +147,22 @@ def test_out_of_memory_for_one_frame_at_the_smallest_tile_is_a_clear_error(tiny_
     other.model.forward = lambda x, tile=None: (_ for _ in ()).throw(RuntimeError("something else"))
     with pytest.raises(RuntimeError, match="something else"):  # only out-of-memory is handled
         other.process(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
+    from hdrvideo.cli import build_processor, network_dtype
+    from hdrvideo.memory import cpu_has_native_bf16
+
+    assert network_dtype("auto", "cuda") == torch.float16
+    assert network_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
+    assert network_dtype("fp32", "cpu") == torch.float32
+    frames = np.random.default_rng(5).integers(0, 256, (2, 96, 128, 3), dtype=np.uint8)
+    frames[:, 20:50, 30:90] = 255
+    out = {}
+    for precision in ("fp32", "bf16"):
+        proc = build_processor(None, "cpu", "pq", 1000.0, "full", True, precision=precision)
+        assert proc.model_dtype == network_dtype(precision, "cpu")
+        out[precision] = proc.process(frames)
+    # the shipped model in bf16: the same picture to a few 10-bit codes (the colour math stays float32)
+    diff = np.abs(out["fp32"].y.astype(int) - out["bf16"].y.astype(int))
+    assert diff.max() <= 6 and diff.mean() < 0.5, (diff.max(), diff.mean())
