@@ -166,3 +166,18 @@ def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
     # the shipped model in bf16: the same picture to a few 10-bit codes (the colour math stays float32)
     diff = np.abs(out["fp32"].y.astype(int) - out["bf16"].y.astype(int))
     assert diff.max() <= 6 and diff.mean() < 0.5, (diff.max(), diff.mean())
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+def test_colour_bands_give_the_same_codes_as_whole_frames(tiny_model, monkeypatch, transfer):
+    import hdrvideo.processor as P
+
+    frames = np.random.default_rng(7).integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
+    frames[:, 10:40, 20:80] = 255
+    monkeypatch.setattr(P, "BAND_PIXELS", 10**9)
+    whole = FrameProcessor(tiny_model, transfer).process(frames, keep_signal=True)
+    monkeypatch.setattr(P, "BAND_PIXELS", 160 * 6)  # bands of 6 rows
+    banded = FrameProcessor(tiny_model, transfer).process(frames, keep_signal=True)
+    assert np.array_equal(whole.y, banded.y) and np.array_equal(whole.uv, banded.uv)
+    assert np.allclose(whole.max_cll, banded.max_cll) and np.allclose(whole.max_fall, banded.max_fall)
+    assert torch.equal(whole.signal, banded.signal)
