@@ -585,6 +585,11 @@ def _widths(text: str | None):
 @click.option("--device", help="cuda, cpu … (default: CUDA when present; torchrun: the local rank's GPU).")
 @click.option("--time-limit", type=float, help="Stop (with a checkpoint) after this many minutes.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--init",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Fine-tune: start from these weights (.safetensors or .pth; their architecture wins over --widths).",
+)
 def train_command(
     data,
     out,
@@ -603,6 +608,7 @@ def train_command(
     device,
     time_limit,
     resume,
+    init,
 ):
     """Train ExpandNet on HDR images and clips; writes OUT/model.safetensors and best.safetensors."""
     import json
@@ -630,6 +636,7 @@ def train_command(
         device=device,
         time_limit_min=time_limit,
         resume=resume,
+        init=str(init) if init else None,
     )
     try:
         summary = train(cfg, log=lambda m: click.echo(m, err=True))

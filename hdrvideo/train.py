@@ -41,7 +41,7 @@ from .calibrate import CalibrationConfig, highlight_weight, well_exposed
 from .data import FrameBank, load_frames
 from .degrade import VirtualCamera
 from .evaluate import evaluate
-from .model import ExpandNet, ExpandNetConfig, save_model
+from .model import ExpandNet, ExpandNetConfig, load_model, save_model
 from .pu21 import pu21_encode
 
 __all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
@@ -73,6 +73,7 @@ class TrainConfig:
     device: str | None = None
     time_limit_min: float | None = None
     resume: bool = False
+    init: str | None = None  # start from these weights (fine-tuning); their architecture is used
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -250,7 +251,13 @@ def train(cfg: TrainConfig, log=print) -> dict:
         )
 
     torch.manual_seed(cfg.seed)
-    model = ExpandNet(cfg.model).to(device)
+    if cfg.init is not None and not (cfg.resume and ckpt_path.exists()):
+        model = load_model(cfg.init, device=device).train()  # fine-tune: same architecture as the file
+        cfg.model = model.config
+        if main:
+            log(f"initialised from {cfg.init}")
+    else:
+        model = ExpandNet(cfg.model).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

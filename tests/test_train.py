@@ -19,7 +19,7 @@ from hdrvideo import colour
 from hdrvideo.data import FrameBank, load_frames
 from hdrvideo.degrade import CameraConfig, VirtualCamera, auto_exposure, ycbcr420_roundtrip
 from hdrvideo.hdrio import MediaError, find_media, read_hdr_image, rgb_to_xyz_matrix
-from hdrvideo.model import ExpandNet, ExpandNetConfig, load_model
+from hdrvideo.model import ExpandNet, ExpandNetConfig, load_model, save_model
 from hdrvideo.pu21 import PU21_PARAMS, pu21_encode, pu21_psnr
 from hdrvideo.train import TARGET_SCALE, compute_targets, expansion_loss
 from tests.conftest import REPO
@@ -372,3 +372,20 @@ def test_hdr_video_loader_decodes_pq_and_hlg_to_linear_light():
     assert 0 <= hlg.min() and 500 < hlg.max() <= 1100
     with pytest.raises(MediaError, match="not HDR"):
         next(read_hdr_video(shared_path("data/fixtures/sdr_h264_1080x720_30f.mp4")))
+
+
+def test_init_fine_tunes_from_given_weights(tiny_data, tmp_path):
+    torch.manual_seed(1)
+    start = ExpandNet(ExpandNetConfig(4, 8, 4, 4, 4, 3))  # not TINY: the file's architecture wins
+    init = tmp_path / "start.safetensors"
+    save_model(start, init)
+    out = tmp_path / "ft"
+    cmd = _train_cmd(tiny_data, out, 2, ["--init", str(init), "--lr", "1e-6"])
+    r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"initialised from {init}" in r.stderr
+    tuned = load_model(out / "model.safetensors", device="cpu")
+    assert tuned.config == start.config
+    a, b = start.state_dict(), tuned.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)  # two tiny steps from the start
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # … that did train
