@@ -247,13 +247,15 @@ def _run(
         _process_loop(to_proc, to_write, processor, batch_size, progress, info, state)
         threads[1].join()
         threads[0].join()
-    except BaseException:
+    except BaseException as e:
         stop.set()
         for t in threads:
             t.join(timeout=5)
         writer.abort()
         if errors:
             raise _user_error(errors[0]) from None
+        if isinstance(e, Exception):  # the processor's own failure (e.g. out of memory): one line
+            raise _user_error(e) from None
         raise
     if errors:
         writer.abort()

@@ -423,6 +423,9 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
                 on_status(report)
     except KeyboardInterrupt:
         end("interrupted")
+    except Exception as e:  # noqa: BLE001 - the output is still finalised; the report says why it stopped
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        end(f"processing failed ({type(e).__name__}: {msg})", failed=True)
     finally:
         stop.set()
         to_write.put(None)

@@ -525,3 +525,19 @@ def test_encoder_ffmpeg_refuses_variable_frame_rate(tmp_path, tiny_weights):
     code, text = run_cli("convert", src, out, "--weights", tiny_weights, "--encoder", "ffmpeg", "-q")
     assert code == 1 and "variable frame rate" in text and text.count("\n") <= 1
     assert not out.exists() and not list(tmp_path.glob(".o.partial*"))
+
+
+def test_a_processing_failure_is_one_line_and_leaves_nothing(tmp_path, clip, monkeypatch):
+    from hdrvideo.processor import FrameProcessor
+
+    def boom(self, frames, keep_signal=False):
+        raise MemoryError("out of cuda memory for a single frame, even in 128-pixel tiles")
+
+    monkeypatch.setattr(FrameProcessor, "process", boom)
+    out = tmp_path / "o.mkv"
+    code, text = run_cli("convert", clip, out, "-q")
+    assert code == 1
+    assert (
+        text.strip() == "hdrvideo: error: MemoryError: out of cuda memory for a single frame, even in 128-pixel tiles"
+    )
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))

@@ -286,3 +286,21 @@ def test_a_file_streams_at_its_own_frame_rate(processor, tmp_path):
     assert 1.9 < r.seconds < 2.4 and took > 1.9  # paced like a live source, not decoded in a burst
     frames, end = probe_video(out)
     assert abs(end - 2.0) < 0.2 and len(frames) == r.processed
+
+
+def test_a_processing_error_ends_the_stream_with_a_valid_file(processor, tmp_path):
+    real, calls = processor.process, []
+
+    def failing(frames, keep_signal=False):
+        calls.append(1)
+        if len(calls) > 6:
+            raise MemoryError("out of cpu memory for a single frame, even in 128-pixel tiles")
+        return real(frames, keep_signal)
+
+    processor.process = failing
+    out = tmp_path / "fail.mkv"
+    r = run_stream(StreamOptions(input=live(), input_format="lavfi", output=str(out), duration=10), processor,
+                   EncoderSettings())  # fmt: skip
+    assert r.failed and r.stop_reason.startswith("processing failed (MemoryError: out of cpu memory")
+    frames, _ = probe_video(out)
+    assert len(frames) == r.processed >= 5
