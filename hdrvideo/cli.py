@@ -18,6 +18,21 @@ class UserError(click.ClickException):
         click.echo(f"hdrvideo: error: {self.format_message()}", err=True, file=file)
 
 
+# options shared by convert, stream and batch
+PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="The network's number format (auto: fp16 on a GPU; bf16 on a CPU that has it natively, else fp32).",
+)
+QUALITY_OPTION = click.option(
+    "--quality",
+    type=click.Choice(["fast", "balanced", "full"]),
+    help="Network resolution (default: full on GPU, fast on CPU).",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hdrvideo")
 def main() -> None:
@@ -105,18 +120,8 @@ def build_processor(
 )
 @click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13).")
 @click.option("--device", help="cuda, cuda:1, cpu … (default: CUDA when present).")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="The network's number format (auto: fp16 on a GPU; bf16 on a CPU that has it natively, else fp32).",
-)
-@click.option(
-    "--quality",
-    type=click.Choice(["fast", "balanced", "full"]),
-    help="Network resolution (default: full on GPU, fast on CPU).",
-)
+@PRECISION_OPTION
+@QUALITY_OPTION
 @click.option(
     "--batch-size", type=click.IntRange(1, 256), help="Frames per network batch (default: 8 on GPU, 2 on CPU)."
 )
@@ -299,18 +304,8 @@ def convert(
 @click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1.")
 @click.option("--preset", help="Encoder preset (default: x265 ultrafast / SVT-AV1 12, zero-latency).")
 @click.option("--device", help="cuda, cpu … (default: CUDA when present).")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="The network's number format (auto: fp16 on a GPU; bf16 on a CPU that has it natively, else fp32).",
-)
-@click.option(
-    "--quality",
-    type=click.Choice(["fast", "balanced", "full"]),
-    help="Network resolution (default: full on GPU, fast on CPU).",
-)
+@PRECISION_OPTION
+@QUALITY_OPTION
 @click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True, help="Frames per batch.")
 @click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True)
 @click.option(
@@ -450,14 +445,8 @@ def stream(
 @click.option("--encoder", type=click.Choice(["pyav", "ffmpeg"]), default="pyav", show_default=True)
 @click.option("--preset")
 @click.option("--device", help="cuda, cpu … (default: CUDA when present).")
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="The network's number format (auto: fp16 on a GPU; bf16 on a CPU that has it natively, else fp32).",
-)
-@click.option("--quality", type=click.Choice(["fast", "balanced", "full"]))
+@PRECISION_OPTION
+@QUALITY_OPTION
 @click.option("--batch-size", type=click.IntRange(1, 256))
 @click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True)
 @click.option("--lookahead", type=click.IntRange(0, 32), default=4, show_default=True)
