@@ -127,7 +127,7 @@ class ExpandNet(nn.Module):
 
 _PACKAGE_MODELS = Path(__file__).resolve().parent / "models"
 _REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v1"
+DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v2"
 
 
 def default_weights_path() -> Path | None:

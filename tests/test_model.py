@@ -144,10 +144,10 @@ def test_shipped_default_weights_load_with_no_argument():
     from hdrvideo.model import default_weights_path, load_model
 
     path = default_weights_path()
-    assert path is not None and path.parent.name == "hdrvideo-expandnet-v1"
+    assert path is not None and path.parent.name == "hdrvideo-expandnet-v2"
     assert (path.parent / "MODEL_CARD.md").is_file()
     model = load_model(device="cpu")
-    assert model.metadata["name"] == "hdrvideo-expandnet-v1"
+    assert model.metadata["name"] == "hdrvideo-expandnet-v2"
     x = torch.rand(1, 3, 64, 96)
     y = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
