@@ -46,7 +46,7 @@ def main() -> None:
         t = time.perf_counter()
         rep = run_batch(clips, d / "par", par, workers=a.workers)
         assert not rep.failed
-        rows.append((f"local batch ({a.workers} workers, {par.threads} threads each)", time.perf_counter() - t))
+        rows.append((f"local batch ({a.workers} workers, {par.threads} thread(s) each)", time.perf_counter() - t))
         if a.ray:
             import ray
 
