@@ -103,12 +103,17 @@ class HDRBatch:
 
 def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """(B, H, W, 3) uint8 / uint16 / float RGB → (B, 3, H, W) float32 signal in [0, 1] on device."""
+    return _to_signal(_frames_tensor(frames).to(device, non_blocking=True))
+
+
+def _frames_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Frames as a (B, H, W, 3) tensor (a single (H, W, 3) frame gets B = 1), sharing memory."""
     t = torch.as_tensor(frames)
     if t.ndim == 3:
         t = t.unsqueeze(0)
     if t.ndim != 4 or t.shape[-1] != 3:
         raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
-    return _to_signal(t.to(device, non_blocking=True))
+    return t
 
 
 def _to_signal(t: torch.Tensor) -> torch.Tensor:
@@ -170,7 +175,7 @@ class FrameProcessor:
         else:
             self.device, self.model_dtype = torch.device(device or "cpu"), torch.float32
         if self.device.type == "cpu":
-            keep_freed_memory()  # see hdrvideo/memory.py: halves the colour stage's time on a CPU
+            keep_freed_memory()  # frame-sized buffers are reused, not page-faulted in again (memory.py)
         self.transfer = transfer
         self.cfg = CalibrationConfig(peak_nits=float(peak_nits))
         self.sdr_eotf = sdr_eotf
@@ -262,11 +267,7 @@ class FrameProcessor:
         """Host frames (B, H, W, 3) → the same on the device. To a GPU through a reused pinned
         staging buffer and a non-blocking copy; the buffer is free again once the previous batch's
         results came back (``process`` ends with that synchronisation)."""
-        t = torch.as_tensor(frames)
-        if t.ndim == 3:
-            t = t.unsqueeze(0)
-        if t.ndim != 4 or t.shape[-1] != 3:
-            raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
+        t = _frames_tensor(frames)
         if self.device.type != "cuda" or t.device.type == "cuda":
             return t.to(self.device)
         if self._pinned is None or self._pinned.shape != t.shape or self._pinned.dtype != t.dtype:
@@ -291,7 +292,8 @@ class FrameProcessor:
         Out of device memory, it never fails while a smaller step can work: the batch is split in
         halves (and later batches are split up front), then, for a single frame, the network's
         full-resolution branches run in tiles of 1024, 512 … 128 pixels (exact: issue 2). Each
-        step down is noted once in :attr:`notes`.
+        step down is noted once in :attr:`notes`. A batch that failed part-way may already have
+        advanced the temporal filter; it then sees those frames twice, which it tolerates.
         """
         n = len(frames)
         if self.max_batch is not None and n > self.max_batch:
