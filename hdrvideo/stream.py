@@ -284,7 +284,10 @@ def run_stream(
         # network is slow). A live source keeps producing meanwhile and would hand over a burst
         # of stale frames, so it is opened again afterwards where it can be (not a pipe).
         width, height = info.padded_size
-        processor.process(np.zeros((1, height, width, 3), np.uint8))
+        try:
+            processor.process(np.zeros((1, height, width, 3), np.uint8))
+        except Exception as e:  # noqa: BLE001 - e.g. out of memory for this frame size: one line
+            raise StreamError(f"cannot process {width}×{height} frames: {type(e).__name__}: {e}") from None
         processor.reset()
         if not is_regular_file(opts.input) and not opts.input.startswith(("pipe:", "-")):
             container.close()
