@@ -373,6 +373,8 @@ def _run_local(jobs: list[Job], opts: ConvertOptions, workers: int | None, retri
     finally:
         for w in pool:
             w.stop()
+        for i in busy.values():  # interrupted mid-file: nothing half-written stays behind
+            _remove_partial(jobs[i])
     return len(pool)
 
 
