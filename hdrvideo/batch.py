@@ -371,10 +371,12 @@ def _run_local(jobs: list[Job], opts: ConvertOptions, workers: int | None, retri
                         _remove_partial(jobs[i])
                     pool[slot] = _Worker(ctx, opts, devices[slot], w.name)
     finally:
+        for slot, i in busy.items():  # interrupted mid-file: stop at once, leave nothing half-written
+            pool[slot].proc.kill()
+            pool[slot].proc.join(timeout=5)
+            _remove_partial(jobs[i])
         for w in pool:
             w.stop()
-        for i in busy.values():  # interrupted mid-file: nothing half-written stays behind
-            _remove_partial(jobs[i])
     return len(pool)
 
 

@@ -174,3 +174,24 @@ def test_ray_missing_is_one_clear_line(tmp_path, clips, monkeypatch):
     r = CliRunner().invoke(main, ["batch", str(clips / "a.mp4"), "-o", str(tmp_path / "o"), "--ray-address", "auto"])
     assert r.exit_code == 1
     assert r.output.strip() == "hdrvideo: error: Ray is not installed: pip install 'hdrvideo[ray]'"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals")
+def test_ctrl_c_stops_the_batch_and_leaves_no_partial_file(tmp_path, long_clip, weights):
+    import subprocess
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hdrvideo", "batch", str(long_clip), "-o", str(out), "--weights", str(weights),
+           "--device", "cpu", "--quality", "fast", "--preset", "ultrafast", "--workers", "1", "-q"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = out / ".long.partial.mkv"
+    deadline = time.monotonic() + 60
+    while not partial.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not partial.exists()
+    assert not (out / "long.mkv").exists(), "the worker should have been stopped mid-file"
