@@ -25,6 +25,8 @@ from pathlib import Path
 
 import av
 
+from .decode import short_error
+
 __all__ = [
     "BatchError",
     "ConvertOptions",
@@ -399,7 +401,7 @@ def _run_ray(jobs: list[Job], opts: ConvertOptions, address: str | None, retries
             else:
                 ray.init(address=address, log_to_driver=False)
         except Exception as e:  # noqa: BLE001 - Ray's errors are many and varied
-            raise BatchError(f"cannot connect to the Ray cluster at {address}: {str(e).splitlines()[0]}") from None
+            raise BatchError(f"cannot connect to the Ray cluster at {address}: {short_error(e)}") from None
     gpus = (opts.device is None or opts.device.startswith("cuda")) and ray.cluster_resources().get("GPU", 0) > 0
     if gpus:
         opts.device = "cuda"
@@ -422,7 +424,7 @@ def _run_ray(jobs: list[Job], opts: ConvertOptions, address: str | None, retries
             try:
                 res = ray.get(ref)
             except Exception as e:  # noqa: BLE001 - WorkerCrashedError after the retries, and the like
-                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                msg = short_error(e)
                 res = FileResult(jobs[i].input, jobs[i].output, "failed", attempts=retries + 1,
                                  error=f"{type(e).__name__}: {msg}; gave up after {retries + 1} attempts")  # fmt: skip
                 _remove_partial(jobs[i])

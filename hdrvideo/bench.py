@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .convert import convert_video
-from .decode import frame_to_rgb, open_input, probe
+from .decode import frame_to_rgb, open_input, probe, short_error
 from .encode import EncoderSettings, HDRWriter
 from .processor import QUALITY_LONG_SIDE, FrameProcessor
 
@@ -249,9 +249,7 @@ def bench_network(
                     if dev.type == "cuda":
                         row["peak_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20)
                 except Exception as e:  # noqa: BLE001 - reported in the row
-                    row["error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[
-                        :160
-                    ]
+                    row["error"] = f"{type(e).__name__}: {short_error(e)}"[:160]
                     if dev.type == "cuda":
                         torch.cuda.empty_cache()
                 log(format_network_row(row))

@@ -427,8 +427,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
     except KeyboardInterrupt:
         end("interrupted")
     except Exception as e:  # noqa: BLE001 - the output is still finalised; the report says why it stopped
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        end(f"processing failed ({type(e).__name__}: {msg})", failed=True)
+        end(f"processing failed ({type(e).__name__}: {short_error(e)})", failed=True)
     finally:
         stop.set()
         to_write.put(None)
