@@ -8,7 +8,7 @@ Public API:
 """
 
 from .model import ExpandNet, ExpandNetConfig, WeightsError, load_model, save_model
-from .processor import FrameProcessor, HDRBatch
+from .pipeline.processor import FrameProcessor, HDRBatch
 
 __version__ = "0.1.0"
 

@@ -37,7 +37,7 @@ QUALITY_OPTION = click.option(
 @click.version_option(__version__, prog_name="hdrvideo")
 def main() -> None:
     """Turn SDR video (8-bit BT.709) into HDR10 (PQ) or HLG video (10-bit BT.2020) with ExpandNet."""
-    from .memory import keep_freed_memory
+    from .pipeline.memory import keep_freed_memory
 
     keep_freed_memory()  # frame-sized CPU tensors: reuse freed memory instead of page-faulting it in again
 
@@ -61,7 +61,7 @@ def network_dtype(precision: str, device: str):
     README), else float32. Colour math is float32 whatever this says."""
     import torch
 
-    from .memory import cpu_has_native_bf16
+    from .pipeline.memory import cpu_has_native_bf16
 
     if precision == "auto":
         if device.startswith("cuda"):
@@ -76,7 +76,7 @@ def build_processor(
     """Options → FrameProcessor (shared by convert, stream and bench)."""
 
     from .model import WeightsError, load_model
-    from .processor import QUALITY_LONG_SIDE, FrameProcessor
+    from .pipeline.processor import QUALITY_LONG_SIDE, FrameProcessor
 
     device = _pick_device(device)
     if quality is None:
@@ -90,7 +90,7 @@ def build_processor(
     long_side = QUALITY_LONG_SIDE[quality]
     hook = None
     if temporal:
-        from .temporal import TemporalConfig, TemporalFilter
+        from .pipeline.temporal import TemporalConfig, TemporalFilter
 
         hook = TemporalFilter(TemporalConfig(lookahead=lookahead))
     try:
@@ -174,10 +174,10 @@ def convert(
 
     Image mode: an SDR image (or a folder of them) to linear HDR (.exr or .hdr; a folder of .exr).
     """
-    from .convert import ConvertError, convert_video
-    from .decode import InputError
-    from .encode import EncodeError, EncoderSettings
-    from .images import HDR_OUTPUTS, IMAGE_INPUTS, ImageError, convert_images
+    from .commands.convert import ConvertError, convert_video
+    from .commands.images import HDR_OUTPUTS, IMAGE_INPUTS, ImageError, convert_images
+    from .media.decode import InputError
+    from .media.encode import EncodeError, EncoderSettings
 
     if not 100 < peak_nits <= 10000:
         raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
@@ -263,7 +263,7 @@ def convert(
             err=True,
         )
     if preview is not None:
-        from .preview import preview_from_video, write_preview
+        from .commands.preview import preview_from_video, write_preview
 
         try:
             write_preview(preview, preview_from_video(input, preview_frame, processor))
@@ -349,8 +349,8 @@ def stream(
     """
     import threading
 
-    from .encode import EncoderSettings
-    from .stream import StreamError, StreamOptions, run_stream
+    from .commands.stream import StreamError, StreamOptions, run_stream
+    from .media.encode import EncoderSettings
 
     if not 100 < peak_nits <= 10000:
         raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
@@ -375,7 +375,7 @@ def stream(
     on_frame = None
     window = None
     if preview:
-        from .preview import PreviewWindow
+        from .commands.preview import PreviewWindow
 
         try:
             window = PreviewWindow(transfer, peak_nits)
@@ -462,7 +462,7 @@ def batch(inputs, out_dir, ext, workers, threads, retries, ray_address, report, 
     retried elsewhere (--retries); a damaged file is reported and never stops the batch. Exit
     status 1 when any file failed.
     """
-    from .batch import BatchError, ConvertOptions, format_report, run_batch, write_report
+    from .commands.batch import BatchError, ConvertOptions, format_report, run_batch, write_report
 
     if not 100 < peak_nits <= 10000:
         raise UserError(f"--peak-nits must be in (100, 10000], got {peak_nits:g}")
@@ -522,8 +522,8 @@ def info(file, as_json):
     """Describe a media FILE: streams, colour tags and HDR10 metadata."""
     import json
 
-    from .decode import InputError
-    from .info import describe, format_description
+    from .media.decode import InputError
+    from .media.info import describe, format_description
 
     try:
         d = describe(file)
@@ -602,8 +602,8 @@ def train_command(
     """Train ExpandNet on HDR images and clips; writes OUT/model.safetensors and best.safetensors."""
     import json
 
-    from .hdrio import MediaError
-    from .train import TrainConfig, train
+    from .media.hdrio import MediaError
+    from .training.train import TrainConfig, train
 
     if crop % 16 or crop < 32:
         raise UserError(f"--crop must be a multiple of 16 and at least 32, got {crop}")
@@ -668,11 +668,11 @@ main.add_command(train_command)
 @click.option("--device", help="cuda, cpu … (default: CUDA when present).")
 def eval_command(data, models, held_out, val_fraction, max_side, quality, device):
     """Score expansion models on held-out HDR images (PU21) against the linear BT.2408 baseline."""
-    from .data import load_frames
-    from .evaluate import evaluate, format_table
-    from .hdrio import MediaError
+    from .media.hdrio import MediaError
     from .model import WeightsError, default_weights_path, load_model
-    from .processor import QUALITY_LONG_SIDE
+    from .pipeline.processor import QUALITY_LONG_SIDE
+    from .training.data import load_frames
+    from .training.evaluate import evaluate, format_table
 
     device = _pick_device(device)
     try:
@@ -731,8 +731,8 @@ def bench_command(
     torch.compile, CUDA graphs)."""
     import json
 
-    from .bench import DTYPES, MODES, VARIANTS, bench_network, format_bench, format_network, run_bench
-    from .encode import EncoderSettings
+    from .commands.bench import DTYPES, MODES, VARIANTS, bench_network, format_bench, format_network, run_bench
+    from .media.encode import EncoderSettings
     from .model import WeightsError, load_model
 
     if network:

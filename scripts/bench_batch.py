@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hdrvideo.batch import ConvertOptions, run_batch  # noqa: E402
-from hdrvideo.bench import make_bench_clip  # noqa: E402
+from hdrvideo.commands.batch import ConvertOptions, run_batch  # noqa: E402
+from hdrvideo.commands.bench import make_bench_clip  # noqa: E402
 
 
 def main() -> None:

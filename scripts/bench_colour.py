@@ -22,14 +22,14 @@ import torch
 
 def measure(a: argparse.Namespace) -> str:
     if os.environ.get("HDRVIDEO_DEFAULT_MALLOC") != "1":
-        from hdrvideo.memory import keep_freed_memory
+        from hdrvideo.pipeline.memory import keep_freed_memory
 
         keep_freed_memory()
     else:  # the processor would tune malloc itself: pretend it is done
-        import hdrvideo.memory as m
+        import hdrvideo.pipeline.memory as m
 
         m._DONE = True
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
 
     w, h = map(int, a.size.split("x"))
     frames = np.random.default_rng(0).integers(0, 256, (a.batch, h, w, 3), dtype=np.uint8)

@@ -19,10 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hdrvideo.evaluate import flicker, render_luma  # noqa: E402
 from hdrvideo.model import load_model  # noqa: E402
-from hdrvideo.processor import FrameProcessor  # noqa: E402
-from hdrvideo.temporal import TemporalConfig, TemporalFilter  # noqa: E402
+from hdrvideo.pipeline.processor import FrameProcessor  # noqa: E402
+from hdrvideo.pipeline.temporal import TemporalConfig, TemporalFilter  # noqa: E402
+from hdrvideo.training.evaluate import flicker, render_luma  # noqa: E402
 from tests.media import temporal_clip  # noqa: E402
 
 

@@ -15,8 +15,8 @@ import av
 import pytest
 from click.testing import CliRunner
 
-from hdrvideo.batch import BatchError, ConvertOptions, collect_inputs, is_complete, plan_jobs, run_batch
 from hdrvideo.cli import main
+from hdrvideo.commands.batch import BatchError, ConvertOptions, collect_inputs, is_complete, plan_jobs, run_batch
 from tests.media import make_clip
 
 

@@ -28,7 +28,7 @@ def test_bench_rejects_bad_options():
 
 
 def test_network_flops_match_the_paper_and_bench_network_runs_every_row():
-    from hdrvideo.bench import bench_network, network_flops
+    from hdrvideo.commands.bench import bench_network, network_flops
     from hdrvideo.model import ExpandNet, load_model
 
     # the issue's figure for the authors' network: about 0.41 MFLOP per pixel, 0.85 TFLOP at 1080p

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hdrvideo import colour as C
-from hdrvideo.calibrate import CalibrationConfig, expansion_log_gain, fit_params, soft_shoulder
+from hdrvideo.pipeline.calibrate import CalibrationConfig, expansion_log_gain, fit_params, soft_shoulder
 
 CFG = CalibrationConfig()
 
@@ -73,7 +73,7 @@ def test_real_frame_keeps_mid_tones_and_lifts_clipped_highlights():
     import cv2
 
     from hdrvideo.model import load_model
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
     from tests.conftest import shared_path
 
     weights = shared_path("reference/expandnet/weights.pth")

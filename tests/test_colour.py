@@ -96,8 +96,8 @@ def test_bt2408_sdr_in_hdr_numbers():
     """SDR grey 0 / 18% / 50% / 100% in an HDR container (BT.2408): luma codes as colour-science
     computes them, and within one code of the published 64 / 256 / 428 / 573 (PQ) and
     64 / 205 / 454 / 721 (HLG); 18% grey is 256.52 exactly, which rounds to 257."""
-    from hdrvideo.processor import encode_transfer
-    from hdrvideo.ycbcr import quantize, rgb_to_ycbcr
+    from hdrvideo.colour.ycbcr import quantize, rgb_to_ycbcr
+    from hdrvideo.pipeline.processor import encode_transfer
 
     levels = np.array([0.0, 0.18, 0.5, 1.0])
     grey = t(levels).view(1, 1, 4, 1).expand(1, 3, 4, 1)

@@ -47,7 +47,7 @@ def audio_packets(path: Path) -> list[bytes]:
 
 def bt2408_luma(path: Path, transfer: str) -> np.ndarray:
     """The plain BT.2408 SDR-in-HDR luma codes of each input frame (our reference picture)."""
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
 
     with av.open(str(path)) as c:
         rgb = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
@@ -108,7 +108,7 @@ def test_real_weights_lift_clipped_highlights_above_sdr_white(tmp_path, clip):
         assert min(lifted) > white + 2, lifted  # every frame's clipped disc is above SDR white
         assert max(lifted) > white + 20, lifted
         if transfer == "pq":
-            from hdrvideo.info import describe
+            from hdrvideo.media.info import describe
 
             d = describe(out)
             assert d["content_light_level"]["max_cll"] > 203
@@ -117,7 +117,7 @@ def test_real_weights_lift_clipped_highlights_above_sdr_white(tmp_path, clip):
 
 def test_max_cll_is_true_for_the_content(tmp_path, clip, tiny_weights):
     """MaxCLL/MaxFALL in the stream are the measured values, rounded up: never below the content."""
-    from hdrvideo.info import describe
+    from hdrvideo.media.info import describe
 
     out = tmp_path / "o.mkv"
     code, text = run_cli("convert", clip, out, "--weights", tiny_weights, "--quality", "full", "--crf", "4", "-q")
@@ -183,7 +183,7 @@ def test_variable_frame_rate_and_odd_size(tmp_path, tiny_weights):
 
 
 def test_untagged_input_matrix_guess(tmp_path):
-    from hdrvideo.decode import open_input, probe
+    from hdrvideo.media.decode import open_input, probe
 
     for h, expected in ((720, "bt709"), (480, "bt601")):
         p = make_clip(tmp_path / f"u{h}.mkv", 64 if h == 480 else 1280, h, frames=1, audio=False, tag_bt709=False)
@@ -365,10 +365,10 @@ def test_ctrl_c_removes_the_partial_output(tmp_path, tiny_weights):
 
 
 def test_memory_stays_flat_on_a_long_clip(tmp_path, tiny_weights):
-    from hdrvideo.convert import convert_video
-    from hdrvideo.encode import EncoderSettings
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
     from hdrvideo.model import load_model
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
 
     src = make_clip(tmp_path / "long.mkv", 128, 72, frames=600, audio=True)
 
@@ -413,9 +413,9 @@ def test_preview_still(tmp_path, clip, tiny_weights):
 
 
 def test_preview_stops_map_lights_up_clipped_areas():
+    from hdrvideo.commands.preview import render_preview
     from hdrvideo.model import load_model
-    from hdrvideo.preview import render_preview
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
     from tests.media import sdr_frame
 
     model = load_model(shared_path("reference/expandnet/weights.pth"), device="cpu")
@@ -439,7 +439,7 @@ def test_convert_with_no_weights_uses_the_shipped_model(tmp_path, clip):
 
 def test_av1_content_light_level_is_patched(tmp_path, clip, tiny_weights):
     """SVT-AV1 gets the peak as a placeholder; the HDR_CLL metadata OBU is patched to the measured values."""
-    from hdrvideo.info import describe
+    from hdrvideo.media.info import describe
 
     out = tmp_path / "o.mkv"
     code, text = run_cli("convert", clip, out, "--weights", tiny_weights, "--codec", "av1", "--quality", "full", "-q")
@@ -496,7 +496,7 @@ def test_audio_the_container_cannot_hold_is_reencoded(tmp_path, tiny_weights):
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg program on PATH (CI installs Debian's)")
 def test_encoder_ffmpeg(tmp_path, clip, tiny_weights):
-    from hdrvideo.info import describe
+    from hdrvideo.media.info import describe
 
     out = tmp_path / "ff.mp4"
     code, text = run_cli(
@@ -528,7 +528,7 @@ def test_encoder_ffmpeg_refuses_variable_frame_rate(tmp_path, tiny_weights):
 
 
 def test_a_processing_failure_is_one_line_and_leaves_nothing(tmp_path, clip, monkeypatch):
-    from hdrvideo.processor import FrameProcessor
+    from hdrvideo.pipeline.processor import FrameProcessor
 
     def boom(self, frames, keep_signal=False):
         raise MemoryError("out of cuda memory for a single frame, even in 128-pixel tiles")

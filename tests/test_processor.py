@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hdrvideo import colour as C
-from hdrvideo.processor import FrameProcessor
-from hdrvideo.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
+from hdrvideo.colour.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
+from hdrvideo.pipeline.processor import FrameProcessor
 
 
 def _frames(b=2, h=48, w=64, seed=0) -> np.ndarray:
@@ -151,7 +151,7 @@ def test_out_of_memory_for_one_frame_at_the_smallest_tile_is_a_clear_error(tiny_
 
 def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
     from hdrvideo.cli import build_processor, network_dtype
-    from hdrvideo.memory import cpu_has_native_bf16
+    from hdrvideo.pipeline.memory import cpu_has_native_bf16
 
     assert network_dtype("auto", "cuda") == torch.float16
     assert network_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
@@ -170,7 +170,7 @@ def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
 
 @pytest.mark.parametrize("transfer", ["pq", "hlg"])
 def test_colour_bands_give_the_same_codes_as_whole_frames(tiny_model, monkeypatch, transfer):
-    import hdrvideo.processor as P
+    import hdrvideo.pipeline.processor as P
 
     frames = np.random.default_rng(7).integers(0, 256, (2, 90, 160, 3), dtype=np.uint8)
     frames[:, 10:40, 20:80] = 255

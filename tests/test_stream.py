@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from hdrvideo.cli import main
-from hdrvideo.encode import EncoderSettings
-from hdrvideo.processor import FrameProcessor
-from hdrvideo.stream import LatestFrames, StreamError, StreamOptions, input_options, output_format, run_stream
-from hdrvideo.temporal import TemporalConfig, TemporalFilter
+from hdrvideo.commands.stream import LatestFrames, StreamError, StreamOptions, input_options, output_format, run_stream
+from hdrvideo.media.encode import EncoderSettings
+from hdrvideo.pipeline.processor import FrameProcessor
+from hdrvideo.pipeline.temporal import TemporalConfig, TemporalFilter
 
 LIVE = "testsrc2=size={size}:rate=30,realtime"
 
@@ -268,7 +268,7 @@ def test_outputs_and_bad_arguments(tmp_path):
 
 
 def test_network_outputs_signal_unknown_light_level():
-    from hdrvideo.encode import _codec_options
+    from hdrvideo.media.encode import _codec_options
 
     assert "max-cll=0,0" in _codec_options(EncoderSettings(light_level_known=False))["x265-params"]
     assert "max-cll=1000,1000" in _codec_options(EncoderSettings(peak_nits=1000))["x265-params"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hdrvideo.evaluate import flicker, render_luma
 from hdrvideo.model import load_model
-from hdrvideo.processor import FrameProcessor
-from hdrvideo.temporal import TemporalConfig, TemporalFilter, luma_histogram_distance
+from hdrvideo.pipeline.processor import FrameProcessor
+from hdrvideo.pipeline.temporal import TemporalConfig, TemporalFilter, luma_histogram_distance
+from hdrvideo.training.evaluate import flicker, render_luma
 from tests.media import temporal_clip
 
 

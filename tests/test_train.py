@@ -16,12 +16,12 @@ import pytest
 import torch
 
 from hdrvideo import colour
-from hdrvideo.data import FrameBank, load_frames
-from hdrvideo.degrade import CameraConfig, VirtualCamera, auto_exposure, ycbcr420_roundtrip
-from hdrvideo.hdrio import MediaError, find_media, read_hdr_image, rgb_to_xyz_matrix
+from hdrvideo.colour.pu21 import PU21_PARAMS, pu21_encode, pu21_psnr
+from hdrvideo.media.hdrio import MediaError, find_media, read_hdr_image, rgb_to_xyz_matrix
 from hdrvideo.model import ExpandNet, ExpandNetConfig, load_model, save_model
-from hdrvideo.pu21 import PU21_PARAMS, pu21_encode, pu21_psnr
-from hdrvideo.train import TARGET_SCALE, compute_targets, expansion_loss
+from hdrvideo.training.data import FrameBank, load_frames
+from hdrvideo.training.degrade import CameraConfig, VirtualCamera, auto_exposure, ycbcr420_roundtrip
+from hdrvideo.training.train import TARGET_SCALE, compute_targets, expansion_loss
 from tests.conftest import REPO
 
 TINY = "4,8,4,4,4,2"
@@ -361,7 +361,7 @@ def test_eval_command_prints_a_table(tiny_data, tmp_path):
 
 
 def test_hdr_video_loader_decodes_pq_and_hlg_to_linear_light():
-    from hdrvideo.hdrio import read_hdr_video
+    from hdrvideo.media.hdrio import read_hdr_video
     from tests.conftest import shared_path
 
     pq = list(read_hdr_video(shared_path("data/fixtures/pq_av1_480x270_30f.mp4"), max_frames=3))

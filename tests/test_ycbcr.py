@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hdrvideo.ycbcr import (
+from hdrvideo.colour.ycbcr import (
     chroma_downsample_420,
     chroma_upsample_420,
     dequantize,

@@ -23,13 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import colour
-from .calibrate import CalibrationConfig, well_exposed
+from .. import colour
+from ..colour.pu21 import pu21_psnr, pu21_ssim
+from ..model import ExpandNet
+from ..pipeline.calibrate import CalibrationConfig, well_exposed
+from ..pipeline.processor import FrameProcessor
 from .data import Scene
 from .degrade import CameraConfig, VirtualCamera
-from .model import ExpandNet
-from .processor import FrameProcessor
-from .pu21 import pu21_psnr, pu21_ssim
 
 __all__ = ["EVAL_STOPS", "EvalResult", "evaluate", "format_table", "flicker"]
 

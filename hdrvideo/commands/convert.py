@@ -23,10 +23,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
-from .encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
-from .encode_ffmpeg import FFmpegWriter
-from .processor import FrameProcessor
+from ..media.decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
+from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from ..media.encode_ffmpeg import FFmpegWriter
+from ..pipeline.processor import FrameProcessor
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
 

@@ -30,8 +30,8 @@ import av
 import numpy as np
 import torch
 
+from ..colour.ycbcr import chroma_upsample_420
 from .decode import short_error
-from .ycbcr import chroma_upsample_420
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from .processor import FrameProcessor, sdr_to_tensor
+from ..pipeline.processor import FrameProcessor, sdr_to_tensor
 
 __all__ = ["IMAGE_INPUTS", "HDR_OUTPUTS", "expand_image", "read_sdr_image", "write_hdr_image", "convert_images"]
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .hdrio import MediaError, find_media, read_hdr_image, read_hdr_video
+from ..media.hdrio import MediaError, find_media, read_hdr_image, read_hdr_video
 
 __all__ = ["Scene", "load_frames", "FrameBank"]
 

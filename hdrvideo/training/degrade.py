@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import kornia
 import torch
 
-from . import colour
-from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
+from .. import colour
+from ..colour.ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["CameraConfig", "VirtualCamera", "CURVES"]
 

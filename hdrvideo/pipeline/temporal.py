@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import colour
+from .. import colour
 from .calibrate import CalibrationConfig, highlight_weight
 
 __all__ = ["TemporalConfig", "TemporalFilter", "luma_histogram_distance"]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .colour import LUMA_BT709, SDR_WHITE_NITS, luminance
+from ..colour import LUMA_BT709, SDR_WHITE_NITS, luminance
 
 __all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder"]
 

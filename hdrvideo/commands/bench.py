@@ -24,10 +24,10 @@ import av
 import numpy as np
 import torch
 
+from ..media.decode import frame_to_rgb, open_input, probe, short_error
+from ..media.encode import EncoderSettings, HDRWriter
+from ..pipeline.processor import QUALITY_LONG_SIDE, FrameProcessor
 from .convert import convert_video
-from .decode import frame_to_rgb, open_input, probe, short_error
-from .encode import EncoderSettings, HDRWriter
-from .processor import QUALITY_LONG_SIDE, FrameProcessor
 
 __all__ = ["make_bench_clip", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
-from .encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
-from .processor import FrameProcessor
+from ..media.decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
+from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from ..pipeline.processor import FrameProcessor
 
 __all__ = [
     "StreamError",

@@ -24,11 +24,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import colour
+from .. import colour
+from ..colour.ycbcr import (
+    chroma_downsample_420,
+    chroma_upsample_420,
+    dequantize,
+    quantize_planes,
+    rgb_to_ycbcr,
+    ycbcr_to_rgb,
+)
+from ..model import ExpandNet
 from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain, soft_shoulder
 from .memory import keep_freed_memory
-from .model import ExpandNet
-from .ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize_planes, rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import torch
 
-from . import colour
-from .decode import InputError, frame_to_rgb, open_input, probe
-from .processor import FrameProcessor, sdr_to_tensor
+from .. import colour
+from ..media.decode import InputError, frame_to_rgb, open_input, probe
+from ..pipeline.processor import FrameProcessor, sdr_to_tensor
 
 __all__ = [
     "render_preview",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import av
 
-from .decode import short_error
+from ..media.decode import short_error
 
 __all__ = [
     "BatchError",
@@ -231,7 +231,7 @@ _PROCESSOR_CACHE: dict[str, object] = {}
 
 
 def _processor(opts: ConvertOptions):
-    from .cli import build_processor
+    from ..cli import build_processor
 
     key = json.dumps(asdict(opts), sort_keys=True)
     proc = _PROCESSOR_CACHE.get(key)
@@ -250,8 +250,8 @@ def _processor(opts: ConvertOptions):
 
 def convert_job(job: Job, opts: ConvertOptions) -> FileResult:
     """Convert one file (in whichever process runs it); every error becomes a failed result."""
+    from ..media.encode import EncoderSettings
     from .convert import convert_video
-    from .encode import EncoderSettings
 
     t0 = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"

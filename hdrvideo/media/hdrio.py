@@ -135,7 +135,7 @@ def read_hdr_video(path: str | Path, max_frames: int | None = None, step: int = 
     import torch
     from av.video.reformatter import ColorRange, Colorspace
 
-    from . import colour
+    from .. import colour
     from .decode import TRC_PQ, InputError, open_input, probe
 
     try:

@@ -1,0 +1,372 @@
+"""Training ExpandNet on HDR images and clips (``hdrvideo train``, or ``torchrun -m hdrvideo.train``).
+
+Each step, on the device and with no CPU work per sample:
+
+1. :class:`~hdrvideo.data.FrameBank` draws pairs of HDR crops (clip frames t, t+1, or an image
+   twice);
+2. :class:`~hdrvideo.degrade.VirtualCamera` makes their SDR frames (one camera per pair);
+3. the target is calibrated as ``convert`` calibrates: the HDR is scaled so that, on the pixels
+   the SDR exposed well, its log luminance matches the SDR decoded by BT.1886 (one factor per
+   sample), then divided by :data:`TARGET_SCALE` (the sigmoid output 1.0 is 32× SDR white) and
+   clamped to [0, 1];
+4. loss: L1 in a perceptual domain (``log``: natural log with a floor of 1% of SDR white;
+   ``pu21``: PU21 values at 203 cd/m² for SDR white; or ``linear``) plus 5 × (1 − cosine
+   similarity) of the RGB vectors (the authors' loss), weighted ×5 where the SDR was near
+   clipping (where ``convert`` uses the network); plus a temporal term: the L1 difference of the
+   frame-to-frame change of prediction and target in the log domain.
+
+Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state) and the current
+weights (``model.safetensors``) are written atomically every ``--ckpt-every`` steps; randomness is
+derived from (seed, rank, step), so a resumed run draws exactly what the killed one would have.
+Validation on held-out scenes (PU21, see :mod:`hdrvideo.evaluate`) is logged to ``log.csv``,
+TensorBoard (when installed) and ``curves.png``; the best weights go to ``best.safetensors``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .. import colour
+from ..colour.pu21 import pu21_encode
+from ..model import ExpandNet, ExpandNetConfig, load_model, save_model
+from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
+from .data import FrameBank, load_frames
+from .degrade import VirtualCamera
+from .evaluate import evaluate
+
+__all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
+
+TARGET_SCALE = 32.0
+"""Relative light (1 = SDR white) that the network's output 1.0 stands for."""
+LOSS_DOMAINS = ("log", "pu21", "linear")
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str
+    steps: int = 4000
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    loss_domain: str = "log"
+    temporal_weight: float = 0.5
+    highlight_boost: float = 4.0
+    model: ExpandNetConfig = field(default_factory=ExpandNetConfig)
+    val_every: int = 250
+    ckpt_every: int = 250
+    max_side: int = 1024
+    val_fraction: float = 0.1
+    seed: int = 0
+    device: str | None = None
+    time_limit_min: float | None = None
+    resume: bool = False
+    init: str | None = None  # start from these weights (fine-tuning); their architecture is used
+
+
+# -- the pieces of one step ------------------------------------------------------------------
+
+
+def compute_targets(hdr: torch.Tensor, exposure: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
+    """Calibrated targets (B, 3, H, W) in [0, 1] for the SDR ``signal`` made from ``hdr`` (module doc, step 3)."""
+    cfg = CalibrationConfig()
+    rel = hdr * exposure.view(-1, 1, 1, 1)
+    sdr = colour.bt1886_eotf(signal)
+    ok = well_exposed(signal, cfg).flatten(1).float()
+    lr = torch.log(colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
+    ls = torch.log(colour.luminance(sdr, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
+    n = ok.sum(1)
+    # samples with too few well-exposed pixels fall back to all pixels below clipping
+    below = (signal.amax(1) < cfg.blend_lo).flatten(1).float()
+    use = torch.where((n >= 64)[:, None], ok, below)
+    offset = ((ls - lr) * use).sum(1) / use.sum(1).clamp(min=1)
+    return (rel * torch.exp(offset).view(-1, 1, 1, 1) / TARGET_SCALE).clamp(0, 1)
+
+
+def _domain(x: torch.Tensor, domain: str) -> torch.Tensor:
+    if domain == "log":
+        return torch.log(x + 0.01 / TARGET_SCALE)
+    if domain == "pu21":
+        return pu21_encode(x * TARGET_SCALE * colour.SDR_WHITE_NITS) / 64
+    return x
+
+
+def expansion_loss(
+    pred: torch.Tensor, target: torch.Tensor, signal: torch.Tensor, domain: str = "log", boost: float = 4.0
+) -> torch.Tensor:
+    """L1 in ``domain`` + 5·(1 − cos) over RGB, weighted 1 + boost where the SDR neared clipping."""
+    w = 1 + boost * highlight_weight(signal, CalibrationConfig())
+    l1 = (torch.abs(_domain(pred, domain) - _domain(target, domain)) * w).mean()
+    cos = torch.nn.functional.cosine_similarity(pred, target, dim=1, eps=1e-6).unsqueeze(1)
+    return l1 + 5 * ((1 - cos) * w).mean()
+
+
+def temporal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pairs (B, 2, 3, H, W): the change from frame 0 to 1 of prediction vs target, log domain."""
+    lp, lt = _domain(pred, "log"), _domain(target, "log")
+    return torch.abs((lp[:, 1] - lp[:, 0]) - (lt[:, 1] - lt[:, 0])).mean()
+
+
+# -- logging ----------------------------------------------------------------------------------
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """Loss (left) and validation PU21-PSNR (right) against step, as a PNG (OpenCV drawing)."""
+    import cv2
+
+    img = np.full((360, 960, 3), 255, np.uint8)
+    series = [
+        ("train loss", [(r["step"], r["loss"]) for r in rows if r.get("loss") not in (None, "")]),
+        ("val PU21-PSNR dB", [(r["step"], r["val_psnr"]) for r in rows if r.get("val_psnr") not in (None, "")]),
+    ]
+    for k, (title, pts) in enumerate(series):
+        x0, y0, w, h = 60 + k * 480, 30, 400, 290
+        cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), (0, 0, 0), 1)
+        cv2.putText(img, title, (x0 + 5, y0 - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
+        if len(pts) < 1:
+            continue
+        xs, ys = np.array([p[0] for p in pts], float), np.array([float(p[1]) for p in pts])
+        lo, hi = float(ys.min()), float(ys.max())
+        hi = hi if hi > lo else lo + 1
+        sx = (xs - xs.min()) / max(1.0, xs.max() - xs.min()) * w + x0
+        sy = y0 + h - (ys - lo) / (hi - lo) * h
+        cv2.polylines(img, [np.stack([sx, sy], 1).astype(np.int32)], False, (200, 80, 0), 2)
+        for v, yy in ((hi, y0 + 12), (lo, y0 + h - 4)):
+            cv2.putText(img, f"{v:.3g}", (x0 - 55, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        cv2.putText(
+            img, f"step {int(xs.max())}", (x0 + w - 90, y0 + h + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0,) * 3, 1
+        )
+    tmp = path.with_name(path.stem + ".tmp.png")
+    cv2.imwrite(str(tmp), img)
+    tmp.replace(path)
+
+
+class _Log:
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = out / "log.csv"
+        self.rows: list[dict] = []
+        self.fields = ["step", "loss", "temporal", "lr", "samples_per_s", "val_psnr", "val_psnr_clipped", "val_ssim"]
+        if enabled and self.path.exists():
+            with open(self.path) as f:
+                self.rows = [{k: (float(v) if v else "") for k, v in r.items()} for r in csv.DictReader(f)]
+        self.tb = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                print("tensorboard is not installed: logging to log.csv and curves.png only")
+
+    def write(self, row: dict, upto: int | None = None) -> None:
+        if not self.enabled:
+            return
+        if upto is not None:  # a resumed run drops rows past its checkpoint
+            self.rows = [r for r in self.rows if int(r["step"]) <= upto]
+        self.rows.append(row)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            wr = csv.DictWriter(f, self.fields)
+            wr.writeheader()
+            wr.writerows({k: r.get(k, "") for k in self.fields} for r in self.rows)
+        tmp.replace(self.path)
+        if self.tb is not None:
+            for k, v in row.items():
+                if k != "step" and v not in ("", None):
+                    self.tb.add_scalar(k, float(v), int(row["step"]))
+            self.tb.flush()
+        plot_curves(self.rows, self.path.with_name("curves.png"))
+
+
+def _save_checkpoint(path: Path, model: ExpandNet, opt, sched, step: int, cfg: TrainConfig, best: float) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "step": step,
+        "best": best,
+        "torch_rng": torch.get_rng_state(),
+        "config": json.dumps(asdict(cfg)),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _distributed() -> tuple[int, int]:
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(cfg: TrainConfig, log=print) -> dict:
+    """Run (or resume) a training run; returns a summary (steps, time, samples/s, best val)."""
+    if cfg.loss_domain not in LOSS_DOMAINS:
+        raise ValueError(f"loss domain must be one of {LOSS_DOMAINS}")
+    rank, world = _distributed()
+    main = rank == 0
+    if cfg.device:
+        device = torch.device(cfg.device)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    else:
+        device = torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists() and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+
+    t_load = time.perf_counter()
+    scenes, val = load_frames(
+        cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=log if main else (lambda *_: None)
+    )
+    bank = FrameBank(scenes, device)
+    if main:
+        n_frames = sum(len(f) for f in bank.frames)
+        log(
+            f"data: {len(scenes)} training scenes ({n_frames} frames), {len(val)} held out, "
+            f"loaded in {time.perf_counter() - t_load:.1f} s onto {device}"
+        )
+
+    torch.manual_seed(cfg.seed)
+    if cfg.init is not None and not (cfg.resume and ckpt_path.exists()):
+        model = load_model(cfg.init, device=device).train()  # fine-tune: same architecture as the file
+        cfg.model = model.config
+        if main:
+            log(f"initialised from {cfg.init}")
+    else:
+        model = ExpandNet(cfg.model).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    start, best = 0, -math.inf
+    if cfg.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best = int(state["step"]), float(state["best"])
+        torch.set_rng_state(state["torch_rng"])
+        if main:
+            log(f"resumed {out} at step {start}")
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    camera = VirtualCamera()
+    gen = torch.Generator(device=device)
+    logger = _Log(out, main)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+    t0 = time.perf_counter()
+    t_window, samples_window = t0, 0
+    step = start
+    first_row = True
+    while step < cfg.steps:
+        if cfg.time_limit_min is not None and time.perf_counter() - t0 > cfg.time_limit_min * 60:
+            if main:
+                log(f"time limit reached at step {step}")
+            break
+        gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
+        pairs = bank.sample(cfg.batch_size, cfg.crop, gen)  # (B, 2, 3, c, c)
+        flat = pairs.flatten(0, 1)
+        signal, exposure = camera(flat, gen, group=2)
+        target = compute_targets(flat, exposure, signal)
+        x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
+        with autocast:
+            pred = net(x).float()
+        loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost)
+        tl = temporal_loss(pred.unflatten(0, (-1, 2)), target.unflatten(0, (-1, 2)))
+        total = loss + cfg.temporal_weight * tl
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        samples_window += cfg.batch_size * 2 * world
+        if not main:
+            continue
+        row: dict = {"step": step}
+        if step % 25 == 0 or step == cfg.steps:
+            now = time.perf_counter()
+            row.update(
+                loss=round(loss.item(), 5),
+                temporal=round(tl.item(), 5),
+                lr=sched.get_last_lr()[0],
+                samples_per_s=round(samples_window / (now - t_window), 2),
+            )
+            t_window, samples_window = now, 0
+        if val and (step % cfg.val_every == 0 or step == cfg.steps):
+            model.eval()
+            r = evaluate(model, val, device)
+            model.train()
+            row.update(val_psnr=round(r.psnr, 3), val_psnr_clipped=round(r.psnr_clipped, 3), val_ssim=round(r.ssim, 4))
+            if r.psnr > best:
+                best = r.psnr
+                save_model(model, out / "best.safetensors", {"step": step, "val_pu21_psnr": f"{r.psnr:.3f}"})
+        if len(row) > 1:
+            logger.write(row, upto=start if first_row else None)
+            first_row = False
+            log(" ".join(f"{k}={v}" for k, v in row.items()))
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            save_model(model, out / "model.safetensors", {"step": step})
+            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best)
+    if world > 1:
+        dist.barrier()
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "steps": step,
+        "steps_this_run": step - start,
+        "seconds": round(elapsed, 1),
+        "samples_per_s": round((step - start) * cfg.batch_size * 2 * world / max(elapsed, 1e-9), 2),
+        "best_val_pu21_psnr": best if best > -math.inf else None,
+        "device": str(device),
+        "world_size": world,
+    }
+    if device.type == "cuda":
+        try:
+            summary["gpu_utilization_pct"] = torch.cuda.utilization(device)
+        except Exception:  # noqa: BLE001 - needs pynvml; optional
+            pass
+    if main:
+        if step % cfg.ckpt_every and step != cfg.steps:  # stopped by the time limit between checkpoints
+            save_model(model, out / "model.safetensors", {"step": step})
+            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if world > 1:
+        dist.destroy_process_group()
+    return summary
