@@ -565,6 +565,14 @@ def _widths(text: str | None):
 @click.option("--lr", type=float, default=5e-4, show_default=True)
 @click.option("--loss-domain", type=click.Choice(["log", "pu21", "linear"]), default="log", show_default=True)
 @click.option("--temporal-weight", type=float, default=0.5, show_default=True)
+@click.option(
+    "--over-weight", type=float, default=2.0, show_default=True,
+    help="Weight of the penalty on light predicted where the target is not above SDR white.",
+)
+@click.option(
+    "--graded-prob", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+    help="Share of training inputs made by an SDR grade (BT.2446, filmic, gamut, saturation) instead of a camera.",
+)
 @click.option("--widths", help="Architecture: local,local_out,mid,glob,fuse[,mid_depth] (default 64,128,64,64,64,4).")
 @click.option("--val-every", type=int, default=250, show_default=True)
 @click.option("--ckpt-every", type=int, default=250, show_default=True)
@@ -588,6 +596,8 @@ def train_command(
     lr,
     loss_domain,
     temporal_weight,
+    over_weight,
+    graded_prob,
     widths,
     val_every,
     ckpt_every,
@@ -616,6 +626,8 @@ def train_command(
         lr=lr,
         loss_domain=loss_domain,
         temporal_weight=temporal_weight,
+        over_weight=over_weight,
+        graded_prob=graded_prob,
         model=_widths(widths),
         val_every=val_every,
         ckpt_every=ckpt_every,

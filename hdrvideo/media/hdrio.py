@@ -128,9 +128,12 @@ def read_hdr_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(np.maximum(rgb, 0.0), dtype=np.float32)
 
 
-def read_hdr_video(path: str | Path, max_frames: int | None = None, step: int = 1) -> Iterator[np.ndarray]:
-    """Frames of a PQ or HLG video → (H, W, 3) float32 linear BT.709 light, cd/m² (HLG: BT.2100
-    OOTF for a 1000 cd/m² display). Every ``step``-th frame, at most ``max_frames`` of them."""
+def read_hdr_video(
+    path: str | Path, max_frames: int | None = None, step: int = 1, primaries: str = "bt709"
+) -> Iterator[np.ndarray]:
+    """Frames of a PQ or HLG video → (H, W, 3) float32 linear light, cd/m² (HLG: BT.2100 OOTF for
+    a 1000 cd/m² display), in BT.709 primaries (clamped at 0) or, with ``primaries="bt2020"``, the
+    stream's own BT.2020. Every ``step``-th frame, at most ``max_frames`` of them."""
     import av
     import torch
     from av.video.reformatter import ColorRange, Colorspace
@@ -164,7 +167,7 @@ def read_hdr_video(path: str | Path, max_frames: int | None = None, step: int = 
                 nits = colour.pq_eotf(sig)
             else:
                 nits = colour.hlg_ootf(colour.hlg_inverse_oetf(sig), 1000.0)
-            lin = colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0)
+            lin = nits if primaries == "bt2020" else colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0)
             yield np.ascontiguousarray(lin[0].permute(1, 2, 0).numpy())
             n += 1
             if max_frames is not None and n >= max_frames:

@@ -67,7 +67,7 @@ def _to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
-def _held_out(name: str, fraction: float) -> bool:
+def held_out(name: str, fraction: float) -> bool:
     h = int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "big") / 2**32
     return h < fraction
 
@@ -107,7 +107,7 @@ def load_frames(
                 log(f"skipping: {name} is smaller than {min_side} px")
                 continue
             scene = Scene(Path(name).name, _to_tensor(frames), is_clip and len(frames) > 1)
-            (val if _held_out(Path(name).name, val_fraction) else train).append(scene)
+            (val if held_out(Path(name).name, val_fraction) else train).append(scene)
     if not train:
         raise MediaError(f"no usable HDR training data in {', '.join(map(str, folders))}")
     return train, val

@@ -15,6 +15,14 @@ resumable), in the order a real camera and a video chain apply them:
 5. a BT.709 Y'CbCr 8-bit limited-range 4:2:0 round trip (what every video file does);
 6. JPEG compression artefacts (kornia's JPEG codec) at a random quality, for some samples.
 
+:meth:`VirtualCamera.render` (what training uses) replaces steps 1–3 for a share of the samples
+(``graded_prob``) by an SDR *grade*: the scene gets an HDR grade (:func:`~.grading.hdr_grade`:
+diffuse white at 203 cd/m², highlights rolled off to a random mastering peak), and one of the SDR
+renderings of :mod:`.grading` (BT.2446 A/C, filmic, knees, gamut clipping or compression, a
+saturation boost that clips strong colours at mid luminance) makes the SDR from it, with a little
+grain. For those samples the reference light is the HDR grade, not the scene: a clipped saturated
+colour there is *not* light, and the network has to learn the difference.
+
 Shapes: HDR in (B, 3, H, W) linear ≥ 0 (any scale; H, W multiples of 16 for JPEG);
 SDR out (B, 3, H, W) display-encoded in [0, 1] on 8-bit steps; ``exposure`` (B,) such that
 ``hdr · exposure`` is linear light relative to the sensor's clipping point.
@@ -29,6 +37,7 @@ import torch
 
 from .. import colour
 from ..colour.ycbcr import chroma_downsample_420, chroma_upsample_420, dequantize, quantize, rgb_to_ycbcr, ycbcr_to_rgb
+from .grading import RENDERINGS, hdr_grade, render_sdr
 
 __all__ = ["CameraConfig", "VirtualCamera", "CURVES"]
 
@@ -47,6 +56,11 @@ class CameraConfig:
     ycbcr420_prob: float = 0.8
     jpeg_prob: float = 0.5
     jpeg_quality: tuple[float, float] = (40.0, 95.0)
+    graded_prob: float = 0.5  # share of samples (in render) made by an SDR grade instead of a camera
+    grade_peak: tuple[float, float] = (600.0, 4000.0)  # HDR grade's mastering peak, cd/m²
+    grade_key: tuple[float, float] = (0.10, 0.30)  # log-average luminance, × diffuse white
+    saturation: tuple[float, float] = (1.15, 1.6)  # the "saturated" rendering's chroma boost
+    grain: float = 1.5 / 255  # max grain σ on the graded SDR signal
 
 
 def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -91,6 +105,57 @@ class VirtualCamera:
         group: consecutive samples that share one camera (the frames of a clip): the same
         exposure, response, chroma and JPEG settings, with independent noise.
         """
+        sig, exposure = self._camera(hdr, gen, curve, stops, group)
+        return self._video_chain(sig, gen, group), exposure
+
+    def render(self, hdr: torch.Tensor, gen: torch.Generator, group: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training inputs: HDR (B, 3, H, W) scene light → (SDR signal (B, 3, H, W) in [0, 1],
+        reference (B, 3, H, W) linear BT.709 light the SDR was made from, any scale). Each group of
+        ``group`` samples is either seen by the camera (reference: ``hdr · exposure``) or graded
+        (reference: the HDR grade relative to 203 cd/m²; see the module doc)."""
+        b, dev = hdr.shape[0], hdr.device
+        n = b // group
+        hdr = hdr.float()
+        graded = (torch.rand(n, generator=gen, device=dev) < self.cfg.graded_prob).repeat_interleave(group)
+        sig, exposure = self._camera(hdr, gen, None, None, group)
+        ref = hdr * exposure.view(-1, 1, 1, 1)
+        if graded.any():
+            idx = graded.nonzero().flatten()
+            g_sig, g_ref = self._graded(hdr[idx], gen, group)
+            sig, ref = sig.index_copy(0, idx, g_sig), ref.index_copy(0, idx, g_ref)
+        return self._video_chain(sig, gen, group), ref
+
+    def _graded(self, hdr: torch.Tensor, gen: torch.Generator, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scene light (b, 3, H, W) → (graded SDR signal before quantisation, HDR grade relative to
+        203 cd/m², BT.709); one grade and rendering per group."""
+        cfg, dev = self.cfg, hdr.device
+        n = hdr.shape[0] // group
+
+        def per_sample(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(group, dim=0)
+
+        peak = per_sample(_uniform(n, *cfg.grade_peak, gen, dev))
+        key = per_sample(_uniform(n, *cfg.grade_key, gen, dev))
+        kind = per_sample(torch.randint(len(RENDERINGS), (n,), generator=gen, device=dev))
+        sat = _uniform(n, *cfg.saturation, gen, dev)
+        grain = per_sample(_uniform(n, 0, cfg.grain, gen, dev)).view(-1, 1, 1, 1)
+        y = colour.luminance(hdr, colour.LUMA_BT709).clamp(min=1e-6)
+        logavg = per_sample(torch.exp(torch.log(y).flatten(1).mean(1)).view(n, group).mean(1))
+        nits = hdr_grade(hdr, peak, key=1.0, logavg=logavg / key)
+        sig = torch.empty_like(hdr)
+        for i, name in enumerate(RENDERINGS):
+            pick = (kind == i).nonzero().flatten()
+            if len(pick):
+                s = float(sat[pick[0] // group])
+                sig[pick] = render_sdr(nits[pick], name, peak_nits=peak[pick], saturation=s)
+        sig = sig + grain * torch.randn(sig.shape, generator=gen, device=dev)
+        ref = colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / colour.SDR_WHITE_NITS
+        return sig.clamp(0, 1), ref
+
+    def _camera(
+        self, hdr: torch.Tensor, gen: torch.Generator, curve: str | None, stops: torch.Tensor | None, group: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 1–3: exposure, noise, response → (signal before quantisation, exposure (B,))."""
         cfg = self.cfg
         b, dev = hdr.shape[0], hdr.device
         n = b // group
@@ -110,7 +175,16 @@ class VirtualCamera:
             kinds = per_sample(torch.multinomial(w, n, replacement=True, generator=gen))
         else:
             kinds = torch.full((b,), CURVES.index(curve), device=dev, dtype=torch.long)
-        sig = self.respond(x, kinds, group, gen)
+        return self.respond(x, kinds, group, gen), exposure
+
+    def _video_chain(self, sig: torch.Tensor, gen: torch.Generator, group: int) -> torch.Tensor:
+        """Steps 4–6: 8 bits, the Y'CbCr 4:2:0 round trip and JPEG, each drawn per group."""
+        cfg = self.cfg
+        n, dev = sig.shape[0] // group, sig.device
+
+        def per_sample(t: torch.Tensor) -> torch.Tensor:
+            return t.repeat_interleave(group, dim=0)
+
         sig = torch.round(sig.clamp(0, 1) * 255) / 255
         use420 = per_sample(torch.rand(n, generator=gen, device=dev) < cfg.ycbcr420_prob)
         if use420.any():
@@ -120,7 +194,7 @@ class VirtualCamera:
         if use_jpeg.any():
             jpeg = kornia.enhance.jpeg_codec_differentiable(sig, quality)
             sig = torch.where(use_jpeg.view(-1, 1, 1, 1), torch.round(jpeg.clamp(0, 1) * 255) / 255, sig)
-        return sig, exposure
+        return sig
 
     def add_noise(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Shot + read noise on linear x (B, 3, H, W), clipped at 0."""

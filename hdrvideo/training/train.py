@@ -4,16 +4,21 @@ Each step, on the device and with no CPU work per sample:
 
 1. :class:`~hdrvideo.data.FrameBank` draws pairs of HDR crops (clip frames t, t+1, or an image
    twice);
-2. :class:`~hdrvideo.degrade.VirtualCamera` makes their SDR frames (one camera per pair);
-3. the target is calibrated as ``convert`` calibrates: the HDR is scaled so that, on the pixels
+2. :class:`~.degrade.VirtualCamera` makes their SDR frames (one camera, or one SDR grade, per
+   pair: :meth:`~.degrade.VirtualCamera.render`) and the reference light each was made from
+   (the scene for a camera, the HDR grade for a graded rendering);
+3. the target is calibrated as ``convert`` calibrates: the reference is scaled so that, on the pixels
    the SDR exposed well, its log luminance matches the SDR decoded by BT.1886 (one factor per
    sample), then divided by :data:`TARGET_SCALE` (the sigmoid output 1.0 is 32× SDR white) and
    clamped to [0, 1];
 4. loss: L1 in a perceptual domain (``log``: natural log with a floor of 1% of SDR white;
    ``pu21``: PU21 values at 203 cd/m² for SDR white; or ``linear``) plus 5 × (1 − cosine
    similarity) of the RGB vectors (the authors' loss), weighted ×5 where the SDR was near
-   clipping (where ``convert`` uses the network); plus a temporal term: the L1 difference of the
-   frame-to-frame change of prediction and target in the log domain.
+   clipping (where ``convert`` uses the network); plus an asymmetric term against false light:
+   ``over_weight`` × how far the prediction exceeds the target, in the loss domain, on pixels whose
+   target is not above SDR white (a clipped saturated colour that was never light); plus a
+   temporal term: the L1 difference of the frame-to-frame change of prediction and target in the
+   log domain.
 
 Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state) and the current
 weights (``model.safetensors``) are written atomically every ``--ckpt-every`` steps; randomness is
@@ -41,7 +46,7 @@ from ..colour.pu21 import pu21_encode
 from ..model import ExpandNet, ExpandNetConfig, load_model, save_model
 from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
 from .data import FrameBank, load_frames
-from .degrade import VirtualCamera
+from .degrade import CameraConfig, VirtualCamera
 from .evaluate import evaluate
 
 __all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
@@ -64,6 +69,8 @@ class TrainConfig:
     loss_domain: str = "log"
     temporal_weight: float = 0.5
     highlight_boost: float = 4.0
+    over_weight: float = 2.0
+    graded_prob: float = 0.5
     model: ExpandNetConfig = field(default_factory=ExpandNetConfig)
     val_every: int = 250
     ckpt_every: int = 250
@@ -104,13 +111,26 @@ def _domain(x: torch.Tensor, domain: str) -> torch.Tensor:
 
 
 def expansion_loss(
-    pred: torch.Tensor, target: torch.Tensor, signal: torch.Tensor, domain: str = "log", boost: float = 4.0
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    signal: torch.Tensor,
+    domain: str = "log",
+    boost: float = 4.0,
+    over_weight: float = 0.0,
 ) -> torch.Tensor:
-    """L1 in ``domain`` + 5·(1 − cos) over RGB, weighted 1 + boost where the SDR neared clipping."""
+    """L1 in ``domain`` + 5·(1 − cos) over RGB, weighted 1 + boost where the SDR neared clipping,
+    + ``over_weight`` × the excess of prediction over target (same domain and weights) where the
+    target's luminance is not above SDR white. pred, target (B, 3, H, W) in [0, 1] (1 = 32×
+    SDR white); signal (B, 3, H, W) the SDR input."""
     w = 1 + boost * highlight_weight(signal, CalibrationConfig())
-    l1 = (torch.abs(_domain(pred, domain) - _domain(target, domain)) * w).mean()
+    diff = _domain(pred, domain) - _domain(target, domain)
+    l1 = (torch.abs(diff) * w).mean()
     cos = torch.nn.functional.cosine_similarity(pred, target, dim=1, eps=1e-6).unsqueeze(1)
-    return l1 + 5 * ((1 - cos) * w).mean()
+    loss = l1 + 5 * ((1 - cos) * w).mean()
+    if over_weight:
+        dim = colour.luminance(target, colour.LUMA_BT709) * TARGET_SCALE <= 1.0
+        loss = loss + over_weight * (diff.clamp(min=0) * dim * w).mean()
+    return loss
 
 
 def temporal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -285,7 +305,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    camera = VirtualCamera()
+    camera = VirtualCamera(CameraConfig(graded_prob=cfg.graded_prob))
     gen = torch.Generator(device=device)
     logger = _Log(out, main)
     autocast = (
@@ -303,12 +323,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
         gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
         pairs = bank.sample(cfg.batch_size, cfg.crop, gen)  # (B, 2, 3, c, c)
         flat = pairs.flatten(0, 1)
-        signal, exposure = camera(flat, gen, group=2)
-        target = compute_targets(flat, exposure, signal)
+        signal, reference = camera.render(flat, gen, group=2)
+        target = compute_targets(reference, torch.ones(len(flat), device=device), signal)
         x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
         with autocast:
             pred = net(x).float()
-        loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost)
+        loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost, cfg.over_weight)
         tl = temporal_loss(pred.unflatten(0, (-1, 2)), target.unflatten(0, (-1, 2)))
         total = loss + cfg.temporal_weight * tl
         opt.zero_grad(set_to_none=True)
