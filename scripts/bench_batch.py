@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hdrvideo.commands.batch import ConvertOptions, run_batch  # noqa: E402
+from hdrvideo.commands.batch import run_batch  # noqa: E402
 from hdrvideo.commands.bench import make_bench_clip  # noqa: E402
+from hdrvideo.pipeline.settings import ConversionSettings
 
 
 def main() -> None:
@@ -38,11 +39,11 @@ def main() -> None:
         clips = [make_bench_clip(d / f"clip{i}.mp4", w, h, a.frames) for i in range(a.files)]
         total = a.files * a.frames
         rows = []
-        seq = ConvertOptions(device="cpu", preset=a.preset, threads=cores)
+        seq = ConversionSettings(device="cpu", preset=a.preset, threads=cores)
         t = time.perf_counter()
         run_batch(clips, d / "seq", seq, workers=1)  # one worker with every core: one file after another
         rows.append((f"one after another (1 worker, {cores} threads)", time.perf_counter() - t))
-        par = ConvertOptions(device="cpu", preset=a.preset, threads=max(1, cores // a.workers))
+        par = ConversionSettings(device="cpu", preset=a.preset, threads=max(1, cores // a.workers))
         t = time.perf_counter()
         rep = run_batch(clips, d / "par", par, workers=a.workers)
         assert not rep.failed

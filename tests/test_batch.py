@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from hdrvideo.cli import main
-from hdrvideo.commands.batch import BatchError, ConvertOptions, collect_inputs, is_complete, plan_jobs, run_batch
+from hdrvideo.commands.batch import BatchError, collect_inputs, is_complete, plan_jobs, run_batch
+from hdrvideo.pipeline.settings import ConversionSettings
 from tests.media import make_clip
 
 
@@ -41,8 +42,8 @@ def long_clip(tmp_path_factory) -> Path:
     return make_clip(tmp_path_factory.mktemp("long") / "long.mp4", 320, 180, frames=240, audio=False)
 
 
-def opts(weights: Path) -> ConvertOptions:
-    return ConvertOptions(weights=str(weights), device="cpu", quality="fast", preset="ultrafast", threads=1)
+def opts(weights: Path) -> ConversionSettings:
+    return ConversionSettings(weights=str(weights), device="cpu", quality="fast", preset="ultrafast", threads=1)
 
 
 def is_hdr(path: Path) -> bool:
@@ -147,8 +148,7 @@ def test_ray_batch_on_a_local_instance(tmp_path, clips, long_clip, weights):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = tmp_path / "out"
-        o = opts(weights)
-        o.threads = 1
+        o = opts(weights).with_(threads=1)
         rep = run_batch([clips], out, o, use_ray=True)
         assert rep.backend == "ray"
         assert [r.status for r in rep.results] == ["ok", "ok", "failed"]

@@ -150,8 +150,8 @@ def test_out_of_memory_for_one_frame_at_the_smallest_tile_is_a_clear_error(tiny_
 
 
 def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
-    from hdrvideo.cli import build_processor, network_dtype
     from hdrvideo.pipeline.memory import cpu_has_native_bf16
+    from hdrvideo.pipeline.settings import ConversionSettings, network_dtype
 
     assert network_dtype("auto", "cuda") == torch.float16
     assert network_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
@@ -160,7 +160,7 @@ def test_precision_choice_and_bf16_network_on_cpu(tiny_model):
     frames[:, 20:50, 30:90] = 255
     out = {}
     for precision in ("fp32", "bf16"):
-        proc = build_processor(None, "cpu", "pq", 1000.0, "full", True, precision=precision)
+        proc = ConversionSettings(device="cpu", quality="full", temporal=False, precision=precision).build_processor()
         assert proc.model_dtype == network_dtype(precision, "cpu")
         out[precision] = proc.process(frames)
     # the shipped model in bf16: the same picture to a few 10-bit codes (the colour math stays float32)

@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 
-import av
-
 from ..media.decode import short_error
+from ..pipeline.settings import ConversionSettings
+from .batch_jobs import BatchError, Job, collect_inputs, is_complete, plan_jobs
 
 __all__ = [
     "BatchError",
-    "ConvertOptions",
     "FileResult",
     "Job",
     "collect_inputs",
@@ -40,42 +39,6 @@ __all__ = [
     "write_report",
 ]
 
-VIDEO_SUFFIXES = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv",
-    ".flv", ".y4m", ".mxf", ".3gp", ".ogv",
-}  # fmt: skip
-MANIFEST_SUFFIXES = {".txt", ".list", ".lst", ".manifest"}
-
-
-class BatchError(Exception):
-    """The batch cannot start: one clear line for the user."""
-
-
-@dataclass
-class ConvertOptions:
-    """The options of ``convert`` that every file of the batch is converted with."""
-
-    weights: str | None = None
-    transfer: str = "pq"
-    peak_nits: float = 1000.0
-    codec: str = "hevc"
-    crf: int | None = None
-    preset: str | None = None
-    encoder: str = "pyav"
-    device: str | None = None
-    precision: str = "auto"
-    quality: str | None = None
-    batch_size: int | None = None
-    temporal: bool = True
-    lookahead: int = 4
-    force: bool = False
-    threads: int | None = None  # torch threads per worker (CPU)
-
-
-@dataclass
-class Job:
-    input: str
-    output: str
 
 
 @dataclass
@@ -123,145 +86,31 @@ class BatchReport:
         return self.count("failed") > 0
 
 
-# -- what to convert -----------------------------------------------------------------------------
-def _read_manifest(path: Path) -> list[Path]:
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            p = Path(line).expanduser()
-            out.append(p if p.is_absolute() else path.parent / p)
-    return out
-
-
-def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
-    """Files, folders (searched recursively for video files) and manifests (one path per line,
-    ``#`` comments, relative to the manifest) → [(input, folder it was found under or None)],
-    in order, without repeats. A path that does not exist is kept: it fails as that file's error."""
-    seen: set[Path] = set()
-    out: list[tuple[Path, Path | None]] = []
-
-    def add(p: Path, root: Path | None) -> None:
-        key = p.resolve() if p.exists() else p.absolute()
-        if key not in seen:
-            seen.add(key)
-            out.append((p, root))
-
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith("."):
-                    add(f, p)
-        elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
-            for f in _read_manifest(p):
-                add(f, None)
-        else:
-            add(p, None)
-    return out
-
-
-def plan_jobs(inputs: list[tuple[Path, Path | None]], out_dir: Path, suffix: str = ".mkv") -> list[Job]:
-    """Output paths: ``OUT/<path under its folder>`` for files found in a folder, ``OUT/<name>``
-    otherwise, with the container's suffix. Two inputs that would share an output are refused."""
-    jobs, owners = [], {}
-    for inp, root in inputs:
-        rel = inp.relative_to(root) if root is not None else Path(inp.name)
-        out = out_dir / rel.with_suffix(suffix)
-        key = str(out.absolute())
-        if key in owners:
-            raise BatchError(f"{owners[key]} and {inp} would both be written to {out}; rename one or use folders")
-        owners[key] = inp
-        jobs.append(Job(str(inp), str(out)))
-    return jobs
-
-
-def _duration(path: Path) -> float | None:
-    with av.open(str(path), metadata_errors="ignore") as c:
-        s = c.streams.video[0]
-        if s.duration and s.time_base:
-            return float(s.duration * s.time_base)
-        return c.duration / 1e6 if c.duration else None
-
-
-def _end_time(path: Path) -> float | None:
-    """Where the video stream of a file really ends (seconds): the end of its last packet, found by
-    seeking near the end the header claims and reading on (a file cut short has no packets there)."""
-    with av.open(str(path), metadata_errors="ignore") as c:
-        s = c.streams.video[0]
-        claimed = _duration(path)
-        if claimed and s.time_base:
-            try:
-                c.seek(int(max(0.0, claimed - 2.0) / s.time_base), stream=s, backward=True)
-            except av.error.FFmpegError:
-                c.seek(0)
-        end = None
-        for packet in c.demux(s):
-            if packet.pts is not None and packet.time_base is not None:
-                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                end = t if end is None else max(end, t)
-        return end
-
-
-def is_complete(job: Job) -> bool:
-    """The output exists, is HDR-tagged video, and its last frame ends where the input's does
-    (±2 frames or 2 %), read from the packets at its end, not only from its header.
-
-    ``convert`` only ever renames a finished file into place, so a present output is normally
-    complete; the check also catches outputs left by other tools or cut short by a full disk."""
-    out = Path(job.output)
-    if not out.is_file():
-        return False
-    try:
-        with av.open(str(out), metadata_errors="ignore") as c:
-            if not c.streams.video or int(c.streams.video[0].codec_context.color_trc or 0) not in (16, 18):
-                return False
-        d_out, d_in = _end_time(out), _end_time(Path(job.input))
-    except (av.error.FFmpegError, OSError, IndexError):
-        return False
-    if d_out is None:
-        return False
-    if d_in is None:
-        return True
-    return d_out >= d_in - max(0.1, 0.02 * d_in)
-
-
 # -- one file, in a worker -------------------------------------------------------------------------
 _PROCESSOR_CACHE: dict[str, object] = {}
 
 
-def _processor(opts: ConvertOptions):
-    from ..cli import build_processor
-
+def _processor(opts: ConversionSettings):
     key = json.dumps(asdict(opts), sort_keys=True)
     proc = _PROCESSOR_CACHE.get(key)
     if proc is None:
-        if opts.threads:
-            import torch
-
-            torch.set_num_threads(opts.threads)
-        proc = build_processor(opts.weights, opts.device, opts.transfer, opts.peak_nits, opts.quality, True,
-                               temporal=opts.temporal, lookahead=opts.lookahead, precision=opts.precision)  # fmt: skip
+        proc = opts.build_processor()
         _PROCESSOR_CACHE.clear()
         _PROCESSOR_CACHE[key] = proc
     proc.reset()
     return proc
 
 
-def convert_job(job: Job, opts: ConvertOptions) -> FileResult:
+def convert_job(job: Job, opts: ConversionSettings) -> FileResult:
     """Convert one file (in whichever process runs it); every error becomes a failed result."""
-    from ..media.encode import EncoderSettings
     from .convert import convert_video
 
     t0 = time.perf_counter()
     worker = f"{os.uname().nodename}:{os.getpid()}"
     try:
         proc = _processor(opts)
-        batch = opts.batch_size or (8 if proc.device.type == "cuda" else 2)
-        if opts.temporal:
-            batch = max(batch, opts.lookahead + 1)
-        settings = EncoderSettings(codec=opts.codec, transfer=opts.transfer, peak_nits=opts.peak_nits,
-                                   crf=opts.crf, preset=opts.preset, encoder=opts.encoder)  # fmt: skip
+        batch = opts.batch_for(proc.device.type)
+        settings = opts.encoder_settings()
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         r = convert_video(job.input, job.output, proc, settings, batch_size=batch, overwrite=True, force=opts.force)
     except Exception as e:  # noqa: BLE001 - one file's failure is reported, never raised
@@ -277,12 +126,12 @@ def convert_job(job: Job, opts: ConvertOptions) -> FileResult:
 
 
 # -- local workers ---------------------------------------------------------------------------------
-def _worker_main(conn, opts: ConvertOptions, device: str | None) -> None:
+def _worker_main(conn, opts: ConversionSettings, device: str | None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     if device is not None:
-        opts.device = device
+        opts = opts.with_(device=device)
     while True:
         job = conn.recv()
         if job is None:
@@ -291,7 +140,7 @@ def _worker_main(conn, opts: ConvertOptions, device: str | None) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, opts: ConvertOptions, device: str | None, name: str) -> None:
+    def __init__(self, ctx, opts: ConversionSettings, device: str | None, name: str) -> None:
         self.name = name
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, opts, device), name=name, daemon=True)
@@ -310,7 +159,7 @@ class _Worker:
             self.proc.kill()
 
 
-def default_workers(opts: ConvertOptions) -> tuple[int, list[str | None]]:
+def default_workers(opts: ConversionSettings) -> tuple[int, list[str | None]]:
     """One worker per GPU; on a CPU, one per 2 cores (each with 2 torch threads), at least one."""
     import torch
 
@@ -323,13 +172,13 @@ def default_workers(opts: ConvertOptions) -> tuple[int, list[str | None]]:
     return n, [opts.device or "cpu"] * n
 
 
-def _run_local(jobs: list[Job], opts: ConvertOptions, workers: int | None, retries: int, on_result) -> int:
+def _run_local(jobs: list[Job], opts: ConversionSettings, workers: int | None, retries: int, on_result) -> int:
     n, devices = default_workers(opts)
     if workers:
         n = workers
         devices = (devices * n)[:n] if devices else [None] * n
     if opts.threads is None and all(d in (None, "cpu") for d in devices):
-        opts.threads = max(1, (os.cpu_count() or 2) // n)
+        opts = opts.with_(threads=max(1, (os.cpu_count() or 2) // n))
     ctx = mp.get_context("spawn")  # torch and threads: never fork
     pending = list(range(len(jobs)))
     attempts = [0] * len(jobs)
@@ -389,7 +238,7 @@ def _remove_partial(job: Job) -> None:
 
 
 # -- Ray ---------------------------------------------------------------------------------------------
-def _run_ray(jobs: list[Job], opts: ConvertOptions, address: str | None, retries: int, on_result) -> int:
+def _run_ray(jobs: list[Job], opts: ConversionSettings, address: str | None, retries: int, on_result) -> int:
     try:
         import ray
     except ImportError:
@@ -404,11 +253,10 @@ def _run_ray(jobs: list[Job], opts: ConvertOptions, address: str | None, retries
             raise BatchError(f"cannot connect to the Ray cluster at {address}: {short_error(e)}") from None
     gpus = (opts.device is None or opts.device.startswith("cuda")) and ray.cluster_resources().get("GPU", 0) > 0
     if gpus:
-        opts.device = "cuda"
+        opts = opts.with_(device="cuda")
         resources = {"num_gpus": 1, "num_cpus": 1}
     else:
-        opts.device = "cpu"
-        opts.threads = opts.threads or 2
+        opts = opts.with_(device="cpu", threads=opts.threads or 2)
         resources = {"num_cpus": min(opts.threads, max(1, int(ray.cluster_resources().get("CPU", 1))))}
     # max_retries: Ray runs the task again, on any worker, when its worker process dies
     task = ray.remote(max_retries=retries, retry_exceptions=False, **resources)(_ray_convert)
@@ -440,7 +288,7 @@ def _attempts_file(job: Job) -> Path:
     return out.with_name(f".{out.name}.attempts")
 
 
-def _ray_convert(job: Job, opts: ConvertOptions) -> FileResult:
+def _ray_convert(job: Job, opts: ConversionSettings) -> FileResult:
     marker = _attempts_file(job)
     try:
         n = int(marker.read_text()) + 1
@@ -458,7 +306,7 @@ def _ray_convert(job: Job, opts: ConvertOptions) -> FileResult:
 def run_batch(
     inputs: Iterable[str | Path],
     out_dir: str | Path,
-    opts: ConvertOptions,
+    opts: ConversionSettings,
     *,
     suffix: str = ".mkv",
     workers: int | None = None,

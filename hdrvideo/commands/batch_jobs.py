@@ -1,0 +1,133 @@
+"""What a batch converts: inputs (files, folders, manifests) → jobs (input → output), and which
+outputs are already complete (so that a rerun converts only what is missing)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+__all__ = ["BatchError", "Job", "VIDEO_SUFFIXES", "MANIFEST_SUFFIXES", "collect_inputs", "plan_jobs", "is_complete"]
+
+class BatchError(Exception):
+    """The batch cannot start: one clear line for the user."""
+
+
+VIDEO_SUFFIXES = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv",
+    ".flv", ".y4m", ".mxf", ".3gp", ".ogv",
+}  # fmt: skip
+MANIFEST_SUFFIXES = {".txt", ".list", ".lst", ".manifest"}
+
+
+@dataclass
+class Job:
+    input: str
+    output: str
+
+
+# -- what to convert -----------------------------------------------------------------------------
+def _read_manifest(path: Path) -> list[Path]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line).expanduser()
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
+    """Files, folders (searched recursively for video files) and manifests (one path per line,
+    ``#`` comments, relative to the manifest) → [(input, folder it was found under or None)],
+    in order, without repeats. A path that does not exist is kept: it fails as that file's error."""
+    seen: set[Path] = set()
+    out: list[tuple[Path, Path | None]] = []
+
+    def add(p: Path, root: Path | None) -> None:
+        key = p.resolve() if p.exists() else p.absolute()
+        if key not in seen:
+            seen.add(key)
+            out.append((p, root))
+
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith("."):
+                    add(f, p)
+        elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
+            for f in _read_manifest(p):
+                add(f, None)
+        else:
+            add(p, None)
+    return out
+
+
+def plan_jobs(inputs: list[tuple[Path, Path | None]], out_dir: Path, suffix: str = ".mkv") -> list[Job]:
+    """Output paths: ``OUT/<path under its folder>`` for files found in a folder, ``OUT/<name>``
+    otherwise, with the container's suffix. Two inputs that would share an output are refused."""
+    jobs, owners = [], {}
+    for inp, root in inputs:
+        rel = inp.relative_to(root) if root is not None else Path(inp.name)
+        out = out_dir / rel.with_suffix(suffix)
+        key = str(out.absolute())
+        if key in owners:
+            raise BatchError(f"{owners[key]} and {inp} would both be written to {out}; rename one or use folders")
+        owners[key] = inp
+        jobs.append(Job(str(inp), str(out)))
+    return jobs
+
+
+def _duration(path: Path) -> float | None:
+    with av.open(str(path), metadata_errors="ignore") as c:
+        s = c.streams.video[0]
+        if s.duration and s.time_base:
+            return float(s.duration * s.time_base)
+        return c.duration / 1e6 if c.duration else None
+
+
+def _end_time(path: Path) -> float | None:
+    """Where the video stream of a file really ends (seconds): the end of its last packet, found by
+    seeking near the end the header claims and reading on (a file cut short has no packets there)."""
+    with av.open(str(path), metadata_errors="ignore") as c:
+        s = c.streams.video[0]
+        claimed = _duration(path)
+        if claimed and s.time_base:
+            try:
+                c.seek(int(max(0.0, claimed - 2.0) / s.time_base), stream=s, backward=True)
+            except av.error.FFmpegError:
+                c.seek(0)
+        end = None
+        for packet in c.demux(s):
+            if packet.pts is not None and packet.time_base is not None:
+                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                end = t if end is None else max(end, t)
+        return end
+
+
+def is_complete(job: Job) -> bool:
+    """The output exists, is HDR-tagged video, and its last frame ends where the input's does
+    (±2 frames or 2 %), read from the packets at its end, not only from its header.
+
+    ``convert`` only ever renames a finished file into place, so a present output is normally
+    complete; the check also catches outputs left by other tools or cut short by a full disk."""
+    out = Path(job.output)
+    if not out.is_file():
+        return False
+    try:
+        with av.open(str(out), metadata_errors="ignore") as c:
+            if not c.streams.video or int(c.streams.video[0].codec_context.color_trc or 0) not in (16, 18):
+                return False
+        d_out, d_in = _end_time(out), _end_time(Path(job.input))
+    except (av.error.FFmpegError, OSError, IndexError):
+        return False
+    if d_out is None:
+        return False
+    if d_in is None:
+        return True
+    return d_out >= d_in - max(0.1, 0.02 * d_in)
+
+

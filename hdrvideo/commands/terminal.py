@@ -1,0 +1,219 @@
+"""The terminal side of the long-running commands: progress, signals, summaries and exit codes.
+
+``cli.py`` parses the options and calls one function here per command; each builds what it needs
+from the :class:`~hdrvideo.pipeline.settings.ConversionSettings`, runs the engine (``convert``,
+``stream``, ``batch``), and turns its errors into one line (:class:`~.ui.UserError`).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..pipeline.settings import ConversionSettings, SettingsError
+from .ui import UserError, say
+
+__all__ = ["convert", "stream", "batch"]
+
+
+def _processor(settings: ConversionSettings, quiet: bool, **kw):
+    try:
+        return settings.build_processor(notify=None if quiet else say, **kw)
+    except SettingsError as e:
+        raise UserError(str(e)) from None
+
+
+def convert(
+    input: Path, output: Path, settings: ConversionSettings, *, preview: Path | None, preview_frame: int | None,
+    overwrite: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """``hdrvideo convert``: a video (threads, progress bar, summary), or stills (image mode)."""
+    from ..media.decode import InputError
+    from ..media.encode import EncodeError
+    from .convert import ConvertError, convert_video
+    from .images import HDR_OUTPUTS, IMAGE_INPUTS, ImageError, convert_images
+
+    image_mode = (
+        input.suffix.lower() in IMAGE_INPUTS
+        or output.suffix.lower() in HDR_OUTPUTS
+        or (input.is_dir() and not output.suffix)
+    )
+    if image_mode:
+        if not input.exists():
+            raise UserError(f"input not found: {input}")
+        processor = _processor(settings.with_(quality=settings.quality or "full", temporal=False), quiet)
+        try:
+            written = convert_images(input, output, processor, overwrite=overwrite)
+        except ImageError as e:
+            raise UserError(str(e)) from None
+        if not quiet:
+            click.echo(f"wrote {len(written)} HDR image(s): {written[0]}{' …' if len(written) > 1 else ''}", err=True)
+        return
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--preview writes a .png or .jpg image, not {preview.suffix or '(none)'!r}")
+    processor = _processor(settings, quiet)
+    bar = None
+
+    def on_info(info) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(total=info.frames or None, unit="frame", desc=input.name, dynamic_ncols=True, file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    # SIGTERM behaves like Ctrl-C: stop, remove the temporary file, exit
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        result = convert_video(input, output, processor, settings.encoder_settings(),
+                               batch_size=settings.batch_for(processor.device.type), overwrite=overwrite,
+                               force=settings.force, progress=progress, on_info=on_info)  # fmt: skip
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        say("interrupted; no output written")
+        sys.exit(130)
+    except (ConvertError, InputError, EncodeError) as e:
+        if bar is not None:
+            bar.close()
+        raise UserError(str(e)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if bar is not None:
+        bar.close()
+    if not quiet:
+        for note in result.notes:
+            say(f"note: {note}")
+        for s in result.dropped_streams:
+            say(f"warning: {output.suffix} cannot hold {s}; not copied")
+        pq = settings.transfer == "pq"
+        light = f", MaxCLL {result.max_cll} cd/m², MaxFALL {result.max_fall} cd/m²" if pq else ""
+        click.echo(
+            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
+            f"{result.size_bytes / 1e6:.1f} MB{light}",
+            err=True,
+        )
+    if preview is not None:
+        from .preview import preview_from_video, write_preview
+
+        try:
+            write_preview(preview, preview_from_video(input, preview_frame, processor))
+        except (InputError, OSError) as e:
+            raise UserError(f"cannot write the preview {preview}: {e}") from None
+        if not quiet:
+            click.echo(f"wrote preview {preview}", err=True)
+    if result.lost_frames:
+        say(f"error: {result.lost_frames} frame(s) of the input could not be decoded; "
+            f"{result.output} holds the {result.frames} that could")  # fmt: skip
+        sys.exit(2)
+
+
+def stream(opts, settings: ConversionSettings, *, preview: bool, quiet: bool) -> None:
+    """``hdrvideo stream``: live capture → HDR, a status line, the exit report."""
+    from .stream import StreamError, run_stream
+
+    processor = _processor(settings, quiet)
+    stop = threading.Event()
+    on_frame = None
+    window = None
+    if preview:
+        from .preview import PreviewWindow
+
+        try:
+            window = PreviewWindow(settings.transfer, settings.peak_nits)
+        except RuntimeError as e:
+            say(f"warning: {e}; streaming without a preview")
+        if window is not None:
+
+            def on_frame(rgb, batch) -> None:
+                if not window.show(rgb, batch.signal):
+                    stop.set()
+
+    def on_status(r) -> None:
+        if not quiet:
+            click.echo(f"\r{r.seconds:6.1f} s  captured {r.captured}  processed {r.processed}  dropped {r.dropped}  "
+                       f"{r.fps:5.1f} fps", err=True, nl=False)  # fmt: skip
+
+    def on_start(info) -> None:
+        if not quiet:
+            rate = f" at {float(info.rate):g} fps" if info.rate else ""
+            say(f"streaming {opts.input} ({info.width}×{info.height}{rate}) → {opts.output}")
+
+    handlers = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        report = run_stream(opts, processor, settings.encoder_settings(), stop=stop, on_frame=on_frame,
+                            on_status=on_status, on_start=on_start)  # fmt: skip
+    except StreamError as e:
+        raise UserError(str(e)) from None
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        if window is not None:
+            window.close()
+    if not quiet:
+        click.echo("", err=True)
+        light = f"; MaxCLL {report.max_cll}, MaxFALL {report.max_fall} cd/m²" if settings.transfer == "pq" else ""
+        say(f"{report.summary()}{light}")
+        for note in report.notes:
+            say(f"note: {note}")
+    if report.failed:  # the output is finalised and valid up to here, but the stream did not end as asked
+        say(f"error: {report.stop_reason}")
+        sys.exit(1)
+
+
+def batch(
+    inputs, out_dir: Path, settings: ConversionSettings, *, ext: str, workers: int | None, retries: int,
+    ray_address: str | None, report: Path | None, overwrite: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """``hdrvideo batch``: many files, a progress bar over files, the report table and JSON."""
+    from .batch import BatchError, format_report, run_batch, write_report
+
+    if ray_address is not None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UserError("Ray is not installed: pip install 'hdrvideo[ray]'") from None
+    bar = None
+
+    def on_result(res, rep) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(unit="file", desc="batch", dynamic_ncols=True, file=sys.stderr)
+        bar.total = len(rep.results)
+        bar.update(1)
+        bar.set_postfix(ok=rep.count("ok"), skipped=rep.count("skipped"), failed=rep.count("failed"),
+                        fps=f"{rep.fps:.1f}")  # fmt: skip
+        if res.status == "failed":
+            bar.write(f"hdrvideo: failed: {res.input}: {res.error}", file=sys.stderr)
+
+    try:
+        rep = run_batch(inputs, out_dir, settings, suffix=ext, workers=workers, retries=retries,
+                        ray_address=ray_address, use_ray=ray_address is not None, overwrite=overwrite,
+                        on_result=on_result)  # fmt: skip
+    except BatchError as e:
+        raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        say("interrupted; finished files are kept, a rerun converts the rest")
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.close()
+    report_path = report or Path(out_dir) / "hdrvideo-batch-report.json"
+    write_report(rep, report_path)
+    if not quiet:
+        click.echo(format_report(rep), err=True)
+        click.echo(f"report: {report_path}", err=True)
+    if rep.failed:
+        sys.exit(1)

@@ -1,0 +1,88 @@
+"""What the commands share on the terminal: the one-line user error, and the conversion options
+that ``convert``, ``stream`` and ``batch`` take, each declared once (one help text, one default)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+__all__ = ["UserError", "conversion_options", "say"]
+
+
+class UserError(click.ClickException):
+    """A problem with the user's input or environment: one clear line, exit status 1."""
+
+    def show(self, file=None) -> None:  # one line, prefixed with the program's name
+        click.echo(f"hdrvideo: error: {self.format_message()}", err=True, file=file)
+
+
+def say(message: str) -> None:
+    """A notice on stderr, prefixed with the program's name."""
+    click.echo(f"hdrvideo: {message}", err=True)
+
+
+def conversion_options(live: bool = False):
+    """Decorate a command with the conversion options; the command receives one ``settings``
+    (:class:`~hdrvideo.pipeline.settings.ConversionSettings`) instead of the separate values.
+
+    live: ``stream``'s variant: hevc/av1 only, one frame per batch by default, no look-ahead (it
+    is causal), and neither ``--encoder`` nor ``--force``."""
+    codecs = ["hevc", "av1"] if live else ["hevc", "av1", "prores", "ffv1"]
+    options = [
+        click.option("--weights", type=click.Path(path_type=Path),
+                     help="ExpandNet weights (.safetensors, or the authors' .pth); default: the shipped model."),
+        click.option("--transfer", type=click.Choice(["pq", "hlg"]), default="pq", show_default=True),
+        click.option("--peak-nits", type=float, default=1000.0, show_default=True,
+                     help="Peak light of the output, cd/m² (the HDR10 mastering peak; HLG's display peak)."),
+        click.option("--codec", type=click.Choice(codecs), default="hevc", show_default=True),
+        click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1."),
+        click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13; stream: "
+                                      "ultrafast / 12 and zero latency by default)."),
+        click.option("--device", help="cuda, cuda:1, cpu … (default: CUDA when present)."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+                     show_default=True, help="The network's number format (auto: fp16 on a GPU; bf16 on a CPU "
+                                             "that has it natively, else fp32)."),
+        click.option("--quality", type=click.Choice(["fast", "balanced", "full"]),
+                     help="Network resolution: long side 480 / 960 / full (default: full on a GPU, fast on a CPU)."),
+        click.option("--batch-size", type=click.IntRange(1, 256), default=1 if live else None,
+                     show_default=live, help="Frames per batch (default: 8 on a GPU, 2 on a CPU)."),
+        click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True,
+                     help="Temporal stabilisation (scene-cut aware smoothing of calibration and gain)."),
+    ]  # fmt: skip
+    if not live:
+        options += [
+            click.option("--lookahead", type=click.IntRange(0, 32), default=4, show_default=True,
+                         help="Frames of look-ahead for the calibration (within each batch; the batch grows "
+                              "to hold it)."),
+            click.option("--encoder", type=click.Choice(["pyav", "ffmpeg"]), default="pyav", show_default=True,
+                         help="Who encodes: PyAV's bundled FFmpeg, or a system ffmpeg (hevc/av1, constant "
+                              "frame rate)."),
+            click.option("--force", is_flag=True, help="Convert input that is already HDR."),
+        ]  # fmt: skip
+    names = ("weights", "transfer", "peak_nits", "codec", "crf", "preset", "device", "precision", "quality",
+             "batch_size", "temporal", "lookahead", "encoder", "force")  # fmt: skip
+
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            from ..pipeline.settings import ConversionSettings, SettingsError
+
+            values = {k: kwargs.pop(k) for k in names if k in kwargs}
+            values["temporal"] = values["temporal"] == "on"
+            if values["weights"] is not None:
+                values["weights"] = str(values["weights"])
+            if live:
+                values["lookahead"] = 0
+            try:
+                settings = ConversionSettings(**values).validate()
+            except SettingsError as e:
+                raise UserError(str(e)) from None
+            return f(*args, settings=settings, **kwargs)
+
+        for opt in reversed(options):
+            wrapper = opt(wrapper)
+        return wrapper
+
+    return decorate
