@@ -389,3 +389,37 @@ def test_init_fine_tunes_from_given_weights(tiny_data, tmp_path):
     a, b = start.state_dict(), tuned.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a)  # two tiny steps from the start
     assert any(not torch.equal(a[k], b[k]) for k in a)  # … that did train
+
+
+# -- graded renderings and the penalty on false light ---------------------------------------------
+
+
+def test_render_mixes_cameras_and_graded_sdr_with_matching_references():
+    hdr = _hdr_batch().repeat(4, 1, 1, 1)
+    cam = VirtualCamera(CameraConfig(graded_prob=0.5, jpeg_prob=0, ycbcr420_prob=0, shot_noise=0, read_noise=0))
+    sig, ref = cam.render(hdr, torch.Generator().manual_seed(3), group=2)
+    assert sig.shape == hdr.shape == ref.shape and float(sig.min()) >= 0 and float(sig.max()) <= 1
+    # a camera's reference is the scene scaled (one factor); a grade's is rolled off below its peak
+    scale = (ref / hdr.clamp(min=1e-6)).flatten(1)
+    camera = (scale.std(1) / scale.mean(1)) < 1e-3
+    assert 0 < int(camera.sum()) < len(hdr)
+    graded_peak = (ref[~camera].flatten(1).amax(1) * colour.SDR_WHITE_NITS)
+    assert bool((graded_peak <= 4000 * 1.2).all())  # the HDR grade's mastering peak (× BT.2020→709 gain)
+    assert torch.equal(camera.view(-1, 2)[:, 0], camera.view(-1, 2)[:, 1])  # a pair shares its path
+    # the same draw gives the same samples (resumable training)
+    sig2, ref2 = cam.render(hdr, torch.Generator().manual_seed(3), group=2)
+    assert torch.equal(sig, sig2) and torch.equal(ref, ref2)
+
+
+def test_over_expansion_costs_more_than_under_expansion_where_the_target_is_not_bright():
+    target = torch.full((1, 3, 16, 16), 0.5 / TARGET_SCALE)  # half of SDR white
+    sig = torch.full((1, 3, 16, 16), 0.98)  # the SDR clipped there (e.g. a saturated colour or a graded roll-off)
+    over, under = target * 3, target / 3
+    sym = expansion_loss(over, target, sig), expansion_loss(under, target, sig)
+    assert float(sym[0]) < 1.1 * float(sym[1])  # L1 in log: nearly symmetric without the term
+    asym = expansion_loss(over, target, sig, over_weight=2.0), expansion_loss(under, target, sig, over_weight=2.0)
+    assert float(asym[0]) > 2 * float(asym[1])
+    bright = torch.full((1, 3, 16, 16), 4.0 / TARGET_SCALE)  # a real highlight: no penalty on rising
+    assert float(expansion_loss(bright * 2, bright, sig, over_weight=2.0)) == pytest.approx(
+        float(expansion_loss(bright * 2, bright, sig)), rel=1e-6
+    )

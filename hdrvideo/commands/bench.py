@@ -26,7 +26,8 @@ import torch
 
 from ..media.decode import frame_to_rgb, open_input, probe, short_error
 from ..media.encode import EncoderSettings, HDRWriter
-from ..pipeline.processor import QUALITY_LONG_SIDE, FrameProcessor
+from ..pipeline.processor import FrameProcessor
+from ..pipeline.settings import ConversionSettings, pick_device
 from .convert import convert_video
 
 __all__ = ["make_bench_clip", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
@@ -92,20 +93,21 @@ def _encode_time(batches, path: Path, settings: EncoderSettings, rate: int) -> f
 
 
 def run_bench(
-    model,
+    settings: ConversionSettings,
     size: tuple[int, int] = (1920, 1080),
     frames: int = 48,
     modes: tuple[str, ...] = MODES,
     input_path: Path | None = None,
-    batch: int | None = None,
-    settings: EncoderSettings | None = None,
-    device: str = "cpu",
     log=lambda *_: None,
 ) -> dict:
-    """Run the modes; returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps",
+    """Run the modes with the conversion ``settings`` (model, device, precision, batch size,
+    encoder; the ``quality`` of each mode is the mode's; no temporal stage: the per-frame path);
+    returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps",
     "stages": {mode: {stage: ms per frame}}, "encoder": …}`` (modes not run are absent)."""
-    settings = settings or EncoderSettings(preset="ultrafast")
-    batch = batch or (8 if str(device).startswith("cuda") else 2)
+    settings = settings.with_(temporal=False, preset=settings.preset or "ultrafast")
+    device = pick_device(settings.device)
+    enc = settings.encoder_settings()
+    batch = settings.batch_for(torch.device(device).type)
     with tempfile.TemporaryDirectory(prefix="hdrvideo-bench-") as tmp:
         tmpd = Path(tmp)
         clip = input_path or make_bench_clip(tmpd / "bench.mp4", size[0], size[1], frames)
@@ -115,18 +117,18 @@ def run_bench(
             "device": str(device),
             "size": f"{w}x{h}",
             "frames": len(decoded),
-            "encoder": f"libx265 preset {settings.preset or 'medium'}, crf {settings.crf or 18}",
+            "encoder": f"libx265 preset {enc.preset}, crf {enc.crf or 18}",
             "threads": torch.get_num_threads(),
             "stages": {},
         }
         colour_proc = FrameProcessor(None, "pq", device=device)
         _, colour_s = _process_time(colour_proc, decoded, batch)
         for mode in modes:
-            proc = colour_proc if mode == "null" else FrameProcessor(model, "pq", net_long_side=QUALITY_LONG_SIDE[mode])
+            proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()
             batches, proc_s = _process_time(proc, decoded, batch)
-            enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", settings, 25)
+            enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", enc, 25)
             t = time.perf_counter()
-            r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, settings, batch_size=batch, overwrite=True)
+            r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True)
             fps = r.frames / (time.perf_counter() - t)
             result[f"{mode}_fps"] = round(fps, 3)
             result["stages"][mode] = {

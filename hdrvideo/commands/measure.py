@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..pipeline.settings import SettingsError, network_dtype, pick_device
+from ..pipeline.settings import ConversionSettings, SettingsError, pick_device
 from .ui import UserError, say
 
 __all__ = ["train", "evaluate", "bench", "parse_widths"]
@@ -155,7 +155,6 @@ def bench(
     variants, seconds,
 ) -> None:  # fmt: skip
     """``hdrvideo bench``: end to end (null / fast / full), or the network alone (``network``)."""
-    from ..media.encode import EncoderSettings
     from .bench import DTYPES, MODES, VARIANTS, bench_network, format_bench, format_network, run_bench
 
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
@@ -169,8 +168,13 @@ def bench(
         return
     (w, h), = _sizes(size, "--size", even=True)
     chosen = tuple(_choices(modes, MODES, "--modes"))
-    # the network in the number format convert picks by default
-    model = _load(weights, device, network_dtype("auto", device)) if any(m != "null" for m in chosen) else None
-    result = run_bench(model, (w, h), frames, chosen, input_path, batch_size, EncoderSettings(preset=preset), device,
-                       log=log)  # fmt: skip
+    # the same settings, processor and network number format as convert builds by default
+    settings = ConversionSettings(weights=str(weights) if weights else None, device=device, batch_size=batch_size,
+                                  preset=preset)  # fmt: skip
+    try:
+        if any(m != "null" for m in chosen):
+            settings.with_(quality="fast").build_processor()  # a weights problem is one line, before any work
+        result = run_bench(settings, (w, h), frames, chosen, input_path, log=log)
+    except SettingsError as e:
+        raise UserError(str(e)) from None
     click.echo(json.dumps(result) if as_json else format_bench(result))
