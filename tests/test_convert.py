@@ -541,3 +541,23 @@ def test_a_processing_failure_is_one_line_and_leaves_nothing(tmp_path, clip, mon
         text.strip() == "hdrvideo: error: MemoryError: out of cuda memory for a single frame, even in 128-pixel tiles"
     )
     assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--crf", "99"], "--crf for hevc must be in 0–51, got 99"),
+        (["--codec", "av1", "--crf", "70"], "--crf for av1 must be in 0–63, got 70"),
+        (["--preset", "nosuch"], "--preset for hevc must be one of ultrafast"),
+        (["--codec", "av1", "--preset", "fast"], "--preset for av1 (SVT-AV1) must be 0 … 13"),
+        (["--codec", "prores", "--crf", "20"], "--crf applies to hevc and av1, not prores"),
+        (["--device", "tpu"], "--device tpu"),
+    ],
+)
+def test_encoder_and_device_options_are_one_line_before_any_work(tmp_path, args, message):
+    out = tmp_path / "o.mkv"
+    t = time.monotonic()
+    r = CliRunner().invoke(main, ["convert", str(tmp_path / "missing.mp4"), str(out), *args])
+    assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert "Traceback" not in r.output and not out.exists()
+    assert time.monotonic() - t < 10

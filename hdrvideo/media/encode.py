@@ -38,6 +38,9 @@ __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_conten
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
 CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
 _PIX = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
+X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # fmt: skip
+CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63)}
 _CAN_HOLD = {  # which codecs each container takes
     "matroska": {"hevc", "av1", "prores", "ffv1"},
     "mp4": {"hevc", "av1"},
@@ -62,7 +65,8 @@ class EncodeError(Exception):
 
 @dataclass
 class EncoderSettings:
-    """How to encode. crf/preset None take the codec's defaults below."""
+    """How to encode. crf/preset None take the codec's defaults below (``check_options`` checks
+    them against the codec before any work starts)."""
 
     codec: str = "hevc"
     transfer: str = "pq"
@@ -76,9 +80,27 @@ class EncoderSettings:
     # MaxCLL/MaxFALL are then signalled as 0, "unknown" (CTA-861.3)
     light_level_known: bool = True
 
-    def validate(self, container_format: str) -> None:
+    def check_options(self) -> None:
+        """``crf`` and ``preset`` for this codec (x265: CRF 0–51 and its named presets; SVT-AV1:
+        CRF 0–63 and presets 0–13; ProRes and FFV1 take neither), or :class:`EncodeError`."""
         if self.codec not in CODECS:
             raise EncodeError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
+        if self.crf is not None:
+            if self.codec not in CRF_RANGE:
+                raise EncodeError(f"--crf applies to hevc and av1, not {self.codec}")
+            lo, hi = CRF_RANGE[self.codec]
+            if not lo <= self.crf <= hi:
+                raise EncodeError(f"--crf for {self.codec} must be in {lo}–{hi}, got {self.crf}")
+        if self.preset is not None:
+            if self.codec == "hevc" and self.preset not in X265_PRESETS:
+                raise EncodeError(f"--preset for hevc must be one of {', '.join(X265_PRESETS)}, got {self.preset!r}")
+            if self.codec == "av1" and not (self.preset.isdigit() and 0 <= int(self.preset) <= 13):
+                raise EncodeError(f"--preset for av1 (SVT-AV1) must be 0 … 13, got {self.preset!r}")
+            if self.codec in ("prores", "ffv1"):
+                raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
+
+    def validate(self, container_format: str) -> None:
+        self.check_options()
         if self.encoder == "pyav" and CODECS[self.codec] not in av.codecs_available:
             raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
         if self.codec not in _CAN_HOLD.get(container_format, set()):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..media.encode import EncoderSettings
+from ..media.encode import EncodeError, EncoderSettings
 from ..model import WeightsError, load_model
 from .memory import cpu_has_native_bf16
 from .processor import QUALITY_LONG_SIDE, FrameProcessor
@@ -93,6 +93,10 @@ class ConversionSettings:
             raise SettingsError(f"--quality must be one of {', '.join(QUALITIES)}, got {self.quality!r}")
         if self.device:
             pick_device(self.device)
+        try:
+            self.encoder_settings().check_options()
+        except EncodeError as e:
+            raise SettingsError(str(e)) from None
         return self
 
     def with_(self, **changes) -> ConversionSettings:
