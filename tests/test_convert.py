@@ -561,3 +561,16 @@ def test_encoder_and_device_options_are_one_line_before_any_work(tmp_path, args,
     assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert "Traceback" not in r.output and not out.exists()
     assert time.monotonic() - t < 10
+
+
+def test_a_missing_input_is_reported_before_the_model_loads(tmp_path):
+    # no device notice, no torch import: the input is checked first (well under a second here)
+    code = ("import sys, time; t = time.time()\n"
+            "from hdrvideo.cli import main\n"
+            "try:\n    main(['convert', sys.argv[1], sys.argv[2]])\n"
+            "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules, round(time.time() - t, 2))\n")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing.mp4"), str(tmp_path / "o.mkv")],
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    code_, torch_loaded, seconds = r.stdout.split()
+    assert code_ == "1" and torch_loaded == "False", r.stdout
+    assert r.stderr.strip() == f"hdrvideo: error: input not found: {tmp_path / 'missing.mp4'}"

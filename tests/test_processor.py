@@ -181,3 +181,10 @@ def test_colour_bands_give_the_same_codes_as_whole_frames(tiny_model, monkeypatc
     assert np.array_equal(whole.y, banded.y) and np.array_equal(whole.uv, banded.uv)
     assert np.allclose(whole.max_cll, banded.max_cll) and np.allclose(whole.max_fall, banded.max_fall)
     assert torch.equal(whole.signal, banded.signal)
+
+
+def test_settings_qualities_are_the_processors():
+    from hdrvideo.pipeline.processor import QUALITY_LONG_SIDE
+    from hdrvideo.pipeline.settings import QUALITIES
+
+    assert QUALITIES == tuple(QUALITY_LONG_SIDE)

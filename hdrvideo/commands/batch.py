@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..media.decode import short_error
 from ..pipeline.settings import ConversionSettings
-from .batch_jobs import BatchError, Job, collect_inputs, is_complete, plan_jobs
+from .jobs import BatchError, Job, collect_inputs, is_complete, plan_jobs, temporary_path
 
 __all__ = [
     "BatchError",
@@ -232,7 +232,6 @@ def _run_local(jobs: list[Job], opts: ConversionSettings, workers: int | None, r
 
 
 def _remove_partial(job: Job) -> None:
-    from .convert import temporary_path
 
     temporary_path(Path(job.output)).unlink(missing_ok=True)
 

@@ -27,14 +27,12 @@ from ..media.decode import InputError, VideoInfo, frame_to_rgb, open_input, prob
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..pipeline.processor import FrameProcessor
+from .jobs import ConvertError, check_job_info, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
 
 _END = object()
 
-
-class ConvertError(Exception):
-    """Conversion failed: one clear line for the user."""
 
 
 @dataclass
@@ -56,11 +54,6 @@ class ConvertResult:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def temporary_path(output: Path) -> Path:
-    """The name the output is written under until it is complete (same folder, same suffix)."""
-    return output.with_name(f".{output.stem}.partial{output.suffix}")
 
 
 class _Stop(Exception):
@@ -94,20 +87,6 @@ class _Pipe:
                 continue
 
 
-def _check_output(inp: Path, out: Path, overwrite: bool) -> None:
-    if out.suffix.lower() not in CONTAINERS:
-        raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use .mkv, .mp4 or .mov")
-    if out.resolve() == inp.resolve():
-        raise ConvertError("output would overwrite the input; choose another name")
-    if out.exists() and not overwrite:
-        raise ConvertError(f"output exists: {out} (use -y to overwrite)")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise ConvertError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise ConvertError(f"output folder is not writable: {folder}")
-
-
 def convert_video(
     inp: str | Path,
     out: str | Path,
@@ -125,10 +104,7 @@ def convert_video(
     container = open_input(inp)
     try:
         info = probe(container, inp)
-        _check_output(inp, out, overwrite)
-        if info.is_hdr and not force:
-            kind = "PQ" if info.transfer == 16 else "HLG"
-            raise ConvertError(f"input is already HDR ({kind} transfer); use --force to convert it anyway")
+        check_job_info(inp, out, info, overwrite, force)
         if on_info is not None:
             on_info(info)
         tmp = temporary_path(out)

@@ -16,11 +16,10 @@ import numpy as np
 import torch
 
 from ..pipeline.processor import FrameProcessor, sdr_to_tensor
+from .jobs import HDR_OUTPUTS, IMAGE_INPUTS
 
 __all__ = ["IMAGE_INPUTS", "HDR_OUTPUTS", "expand_image", "read_sdr_image", "write_hdr_image", "convert_images"]
 
-IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-HDR_OUTPUTS = {".exr", ".hdr"}
 
 
 class ImageError(Exception):

@@ -34,8 +34,7 @@ def convert(
     """``hdrvideo convert``: a video (threads, progress bar, summary), or stills (image mode)."""
     from ..media.decode import InputError
     from ..media.encode import EncodeError
-    from .convert import ConvertError, convert_video
-    from .images import HDR_OUTPUTS, IMAGE_INPUTS, ImageError, convert_images
+    from .jobs import HDR_OUTPUTS, IMAGE_INPUTS, ConvertError, check_job
 
     image_mode = (
         input.suffix.lower() in IMAGE_INPUTS
@@ -45,6 +44,8 @@ def convert(
     if image_mode:
         if not input.exists():
             raise UserError(f"input not found: {input}")
+        from .images import ImageError, convert_images
+
         processor = _processor(settings.with_(quality=settings.quality or "full", temporal=False), quiet)
         try:
             written = convert_images(input, output, processor, overwrite=overwrite)
@@ -55,6 +56,13 @@ def convert(
         return
     if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UserError(f"--preview writes a .png or .jpg image, not {preview.suffix or '(none)'!r}")
+    try:  # bad input or output: one line at once, before torch and the model are loaded
+        check_job(input, output, overwrite, settings.force)
+    except (ConvertError, InputError) as e:
+        raise UserError(str(e)) from None
+
+    from .convert import convert_video
+
     processor = _processor(settings, quiet)
     bar = None
 

@@ -28,9 +28,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
-from ..colour.ycbcr import chroma_upsample_420
 from .decode import short_error
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
@@ -290,7 +288,11 @@ class HDRWriter:
     def _frame(self, y: np.ndarray, uv: np.ndarray) -> av.VideoFrame:
         fmt = _PIX[self.settings.codec]
         frame = av.VideoFrame(self.width, self.height, fmt)
-        if fmt == "yuv444p10le":
+        if fmt == "yuv444p10le":  # ProRes 4444: the 4:2:0 chroma up-sampled as a decoder would
+            import torch  # here only: the module loads without torch (start-up checks)
+
+            from ..colour.ycbcr import chroma_upsample_420
+
             up = chroma_upsample_420(torch.from_numpy(uv[None].astype(np.float32)))[0]
             uv = up.round().numpy().astype(np.uint16)
         for plane, data in zip(frame.planes, (y, uv[0], uv[1]), strict=True):

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..media.encode import EncodeError, EncoderSettings
-from ..model import WeightsError, load_model
-from .memory import cpu_has_native_bf16
-from .processor import QUALITY_LONG_SIDE, FrameProcessor
+
+if TYPE_CHECKING:
+    import torch
+
+    from .processor import FrameProcessor
+
+# torch, the model and the processor load when a processor is built: checking settings (and
+# reporting a bad one) takes no time
 
 __all__ = ["ConversionSettings", "SettingsError", "PRECISIONS", "QUALITIES", "pick_device", "network_dtype"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-QUALITIES = tuple(QUALITY_LONG_SIDE)
+QUALITIES = ("fast", "balanced", "full")  # processor.QUALITY_LONG_SIDE's keys
 
 
 class SettingsError(ValueError):
@@ -31,6 +35,8 @@ class SettingsError(ValueError):
 
 def pick_device(device: str | None) -> str:
     """``--device`` → a torch device string: the given one (checked), else CUDA when present, else CPU."""
+    import torch
+
     if device:
         try:
             dev = torch.device(device)
@@ -48,6 +54,11 @@ def network_dtype(precision: str, device: str) -> torch.dtype:
     """``--precision`` → the network's dtype. auto: float16 on a GPU; on a CPU bfloat16 where the CPU
     computes it natively (AVX512-BF16 or AMX: 1.4× faster for the same PU21 to 0.003 dB, see the
     README), else float32. Colour math is float32 whatever this says."""
+    import torch
+
+    from .memory import cpu_has_native_bf16
+
+
     if precision == "auto":
         if device.startswith("cuda"):
             return torch.float16
@@ -116,9 +127,16 @@ class ConversionSettings:
         return EncoderSettings(codec=self.codec, transfer=self.transfer, peak_nits=self.peak_nits, crf=self.crf,
                                preset=self.preset, encoder=self.encoder, **extra)  # fmt: skip
 
-    def build_processor(self, notify: Callable[[str], None] | None = None, tile: int | None = None) -> FrameProcessor:
+    def build_processor(
+        self, notify: Callable[[str], None] | None = None, tile: int | None = None
+    ) -> FrameProcessor:
         """Load the model and build the processor. ``notify`` hears the one notice a user should get
         (fast mode chosen because there is no GPU). Raises :class:`SettingsError`."""
+        import torch
+
+        from ..model import WeightsError, load_model
+        from .processor import QUALITY_LONG_SIDE, FrameProcessor
+
         self.validate()
         if self.threads:
             torch.set_num_threads(self.threads)

@@ -1,15 +1,85 @@
-"""What a batch converts: inputs (files, folders, manifests) → jobs (input → output), and which
-outputs are already complete (so that a rerun converts only what is missing)."""
+"""Conversion jobs, checked before any model loads (this module imports no torch): one job's input
+and output checks and its temporary name; what a batch converts: inputs (files, folders,
+manifests) → jobs (input → output), and which outputs are already complete (so that a rerun
+converts only what is missing)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 
-__all__ = ["BatchError", "Job", "VIDEO_SUFFIXES", "MANIFEST_SUFFIXES", "collect_inputs", "plan_jobs", "is_complete"]
+from ..media.decode import VideoInfo, open_input, probe
+from ..media.encode import CONTAINERS
+
+__all__ = [
+    "IMAGE_INPUTS",
+    "HDR_OUTPUTS",
+    "ConvertError",
+    "check_job",
+    "check_job_info",
+    "temporary_path",
+    "BatchError",
+    "Job",
+    "VIDEO_SUFFIXES",
+    "MANIFEST_SUFFIXES",
+    "collect_inputs",
+    "plan_jobs",
+    "is_complete",
+]
+
+
+IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+HDR_OUTPUTS = {".exr", ".hdr"}
+"""Image mode (``convert``): SDR stills in, linear HDR stills out."""
+
+
+class ConvertError(Exception):
+    """Conversion failed: one clear line for the user."""
+
+
+def temporary_path(output: Path) -> Path:
+    """The name the output is written under until it is complete (same folder, same suffix)."""
+    return output.with_name(f".{output.stem}.partial{output.suffix}")
+
+
+def _check_output(inp: Path, out: Path, overwrite: bool) -> None:
+    if out.suffix.lower() not in CONTAINERS:
+        raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use .mkv, .mp4 or .mov")
+    if out.resolve() == inp.resolve():
+        raise ConvertError("output would overwrite the input; choose another name")
+    if out.exists() and not overwrite:
+        raise ConvertError(f"output exists: {out} (use -y to overwrite)")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConvertError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise ConvertError(f"output folder is not writable: {folder}")
+
+
+def check_job(inp: str | Path, out: str | Path, overwrite: bool = False, force: bool = False) -> VideoInfo:
+    """What can be known about a conversion before any model is loaded: the input opens and has a
+    video stream, is SDR (unless ``force``), and the output may be written. → the input's
+    :class:`VideoInfo`; raises ``InputError`` or :class:`ConvertError` (one line each)."""
+    inp, out = Path(inp), Path(out)
+    container = open_input(inp)
+    try:
+        info = probe(container, inp)
+    finally:
+        container.close()
+    check_job_info(inp, out, info, overwrite, force)
+    return info
+
+
+def check_job_info(inp: Path, out: Path, info: VideoInfo, overwrite: bool, force: bool) -> None:
+    _check_output(inp, out, overwrite)
+    if info.is_hdr and not force:
+        kind = "PQ" if info.transfer == 16 else "HLG"
+        raise ConvertError(f"input is already HDR ({kind} transfer); use --force to convert it anyway")
+
 
 class BatchError(Exception):
     """The batch cannot start: one clear line for the user."""
