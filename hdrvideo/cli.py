@@ -6,20 +6,39 @@ user can fix is one line (:class:`~hdrvideo.commands.ui.UserError`).
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .commands.ui import UserError, conversion_options
+from .commands.ui import UserError, conversion_options, say
 
 __all__ = ["main", "train_command", "UserError"]
 
 PATH = click.Path(path_type=Path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+class _Main(click.Group):
+    """The command group: from the moment a command starts, SIGTERM stops it like Ctrl-C, and an
+    interruption before a command's own handling (importing torch, loading the model) is one line
+    and exit status 130, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            say("interrupted; no output written")
+            sys.exit(130)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hdrvideo")
 def main() -> None:
     """Turn SDR video (8-bit BT.709) into HDR10 (PQ) or HLG video (10-bit BT.2020) with ExpandNet."""

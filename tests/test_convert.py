@@ -574,3 +574,23 @@ def test_a_missing_input_is_reported_before_the_model_loads(tmp_path):
     code_, torch_loaded, seconds = r.stdout.split()
     assert code_ == "1" and torch_loaded == "False", r.stdout
     assert r.stderr.strip() == f"hdrvideo: error: input not found: {tmp_path / 'missing.mp4'}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="signals")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_starting_up_is_one_line_and_130(tmp_path, sig):
+    """Ctrl-C or SIGTERM while torch and the model load: no traceback, exit 130, nothing written."""
+    src = make_clip(tmp_path / "in.mp4", 64, 48, frames=4, audio=False)
+    out = tmp_path / "o.mkv"
+    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from hdrvideo.cli import main\nsys.argv = ['hdrvideo', 'convert', sys.argv[1], sys.argv[2], '-q']\n"
+            "import hdrvideo.pipeline.settings as s\n_real = s.ConversionSettings.build_processor\n"
+            "def slow(self, *a, **k):\n    import time; print('loading', flush=True); time.sleep(30)\n"
+            "s.ConversionSettings.build_processor = slow\nmain()\n")  # fmt: skip
+    p = subprocess.Popen([sys.executable, "-c", code, str(src), str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert p.stdout.readline().strip() == "loading"
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert err.strip() == "hdrvideo: interrupted; no output written" and not out.exists()
