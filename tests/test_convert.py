@@ -594,3 +594,14 @@ def test_a_signal_while_starting_up_is_one_line_and_130(tmp_path, sig):
     _, err = p.communicate(timeout=30)
     assert p.returncode == 130, err
     assert err.strip() == "hdrvideo: interrupted; no output written" and not out.exists()
+
+
+def test_encoder_ffmpeg_refuses_a_rotated_input_rather_than_dropping_the_rotation():
+    from hdrvideo.media.encode import EncodeError
+    from hdrvideo.media.encode_ffmpeg import FFmpegWriter
+
+    writer = object.__new__(FFmpegWriter)  # the rotation check needs no ffmpeg program
+    writer.rotation = 0
+    assert writer.rotation == 0
+    with pytest.raises(EncodeError, match=r"cannot carry the input's display rotation \(90°\)"):
+        writer.rotation = 90

@@ -8,7 +8,7 @@ patch after the file is complete. Differences, by the nature of a raw-video pipe
 - the video is written at a constant frame rate (the input's); variable-frame-rate input is
   refused at its first irregular frame, with a message pointing at the default encoder;
 - audio and subtitle streams are copied by ffmpeg itself from the input file (``-map 1:N -c copy``);
-- display rotation is not carried over.
+- display rotation is not carried over: a rotated input is refused with one line.
 
 The writer has the interface of ``HDRWriter`` that ``convert`` uses.
 """
@@ -78,7 +78,7 @@ class FFmpegWriter:
         self.width, self.height = width, height
         self.rate = rate or Fraction(25)
         self.step = 1 / (self.rate * time_base)  # pts per frame in the input time base
-        self.rotation = 0
+        self._rotation = 0
         self.max_cll = self.max_fall = 0.0
         self.frames = 0
         self._first_pts: int | None = None
@@ -110,6 +110,21 @@ class FFmpegWriter:
         )
 
     # -- streams copied by ffmpeg from the input ------------------------------------------------
+
+    @property
+    def rotation(self) -> int:
+        return self._rotation
+
+    @rotation.setter
+    def rotation(self, degrees: int) -> None:
+        """The input's display rotation: this path cannot carry it, so a rotated input is refused
+        (one line) rather than written to play sideways."""
+        if degrees % 360:
+            raise EncodeError(
+                f"--encoder ffmpeg cannot carry the input's display rotation ({degrees}°): the output would "
+                "play sideways; use the default encoder (pyav), which keeps it"
+            )
+        self._rotation = 0
     def add_copy(self, in_stream: av.stream.Stream) -> bool:
         if self._source is None:
             return False
