@@ -195,3 +195,36 @@ def test_ctrl_c_stops_the_batch_and_leaves_no_partial_file(tmp_path, long_clip, 
     assert "interrupted" in err and "Traceback" not in err
     assert not partial.exists()
     assert not (out / "long.mkv").exists(), "the worker should have been stopped mid-file"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and signals")
+def test_workers_end_when_the_batch_is_killed(tmp_path, long_clip, weights):
+    import subprocess
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hdrvideo", "batch", str(long_clip), "-o", str(out), "--weights", str(weights),
+           "--device", "cpu", "--quality", "fast", "--preset", "ultrafast", "--workers", "1", "-q"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = out / ".long.partial.mkv"
+    deadline = time.monotonic() + 60
+    while not partial.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children, "the batch has no worker process"
+    proc.kill()  # kill -9: no clean-up runs in the parent
+    proc.wait()
+    deadline = time.monotonic() + 3  # well before the worker could finish its file
+    alive = children
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in _proc_state(c)]
+    assert not alive, f"workers {alive} outlived their batch"
+    assert partial.exists() and not (out / "long.mkv").exists()  # stopped mid-file (a rerun redoes it)
+
+
+def _proc_state(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"

@@ -126,10 +126,36 @@ def convert_job(job: Job, opts: ConversionSettings) -> FileResult:
 
 
 # -- local workers ---------------------------------------------------------------------------------
-def _worker_main(conn, opts: ConversionSettings, device: str | None) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the batch process that started it is gone, even by ``kill -9``: Linux's
+    parent-death signal, and on every system a watcher thread that polls the parent's pid."""
+    import signal
+    import threading
+
+    if os.uname().sysname == "Linux":
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_main(conn, opts: ConversionSettings, device: str | None, parent_pid: int | None = None) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     if device is not None:
         opts = opts.with_(device=device)
     while True:
@@ -143,7 +169,7 @@ class _Worker:
     def __init__(self, ctx, opts: ConversionSettings, device: str | None, name: str) -> None:
         self.name = name
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, opts, device), name=name, daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, opts, device, os.getpid()), name=name, daemon=True)
         self.proc.start()
         child.close()
         self.job: Job | None = None
