@@ -238,3 +238,35 @@ def test_score_pairs_on_a_graded_reference():
     base = score_pairs(FrameProcessor(None, "pq", 1000.0), pairs)
     assert set(base.per_rendering) == set(RENDERINGS) and base.overall["false_hl"] == 0
     assert 10 < base.overall["pu21_psnr"] < 60
+
+
+def test_eval_pairs_bad_input_is_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from hdrvideo.cli import main
+
+    for args, message in (
+        (["--data", str(tmp_path / "nowhere")], "not a folder"),
+        (["--data", str(tmp_path), "--renderings", "nosuch"], "--renderings takes a comma list"),
+        (["--data", str(tmp_path)], "no HDR references"),
+    ):
+        r = CliRunner().invoke(main, ["eval", "--pairs", *args])
+        assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_eval_pairs_cli_on_a_graded_clip(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hdrvideo.cli import main
+
+    clip = shared_path("data/hdr-video-graded/tears_of_steel_bridge_pq_6f.h265")
+    (tmp_path / clip.name).symlink_to(clip)
+    r = CliRunner().invoke(main, ["eval", "--pairs", "--data", str(tmp_path), "--frames-per-clip", "1", "--max-side",
+                                  "128", "--renderings", "bt2446a,saturated", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    base = res["BT.2408 alone (no expansion)"]
+    assert base["pairs"] == 2 and set(base["per_rendering"]) == {"bt2446a", "saturated"}
+    assert base["overall"]["false_hl"] == 0 and len(res) == 2  # the baseline and the shipped model

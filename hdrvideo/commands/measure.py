@@ -95,7 +95,10 @@ def evaluate(
         chosen = tuple(r.strip() for r in renderings.split(",") if r.strip()) if renderings else RENDERINGS
         if not chosen or any(r not in RENDERINGS for r in chosen):
             raise UserError(f"--renderings takes a comma list of {', '.join(RENDERINGS)}, got {renderings!r}")
-        refs = load_references(list(data), max_side, frames_per_clip, log=lambda m: click.echo(m, err=True))
+        try:
+            refs = load_references(list(data), max_side, frames_per_clip, log=lambda m: click.echo(m, err=True))
+        except MediaError as e:
+            raise UserError(str(e)) from None
         if not refs:
             raise UserError("no HDR references in --data (PQ/HLG videos, or held-out HDR stills)")
         graded = make_pairs(refs, chosen, crf=crf)
