@@ -605,3 +605,52 @@ def test_encoder_ffmpeg_refuses_a_rotated_input_rather_than_dropping_the_rotatio
     assert writer.rotation == 0
     with pytest.raises(EncodeError, match=r"cannot carry the input's display rotation \(90°\)"):
         writer.rotation = 90
+
+
+@pytest.mark.parametrize("codec", ["hevc", "av1"])
+def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp_path, monkeypatch, codec):
+    """Colour bars expanded far past the peak: the decoded file's R'G'B' (our 4:2:0 up-sampling)
+    stays within the signalled peak up to the codec's own error, and MaxCLL is not above it."""
+    import math
+
+    import torch
+
+    from hdrvideo import colour
+    from hdrvideo.colour.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
+    from hdrvideo.media.info import describe
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    src = tmp_path / "bars.mkv"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264rgb", rate=24)
+        s.width, s.height, s.pix_fmt = 96, 64, "rgb24"
+        for _ in range(4):
+            for p in s.encode(av.VideoFrame.from_ndarray(_saturated_bars(), format="rgb24")):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+
+    def expanded(self, signal, sdr_linear):
+        b, _, h, w = signal.shape
+        return signal.new_full((b, 1, h, w), math.log(40.0)), signal.new_tensor([0.0, 1.0]).expand(b, 2)
+
+    monkeypatch.setattr(FrameProcessor, "log_gain", expanded)
+    dst = tmp_path / "o.mkv"
+    code, text = run_cli("convert", src, dst, "--codec", codec, "--crf", "10" if codec == "hevc" else "10", "-q")
+    assert code == 0, text
+    assert describe(dst)["content_light_level"]["max_cll"] <= 1000
+    planes, _ = video_frames(dst)
+    y = torch.from_numpy(planes[0][:64].astype(np.float32))
+    uv = torch.from_numpy(planes[0][64:].astype(np.float32)).reshape(2, 32, 48)
+    codes = torch.cat((y[None, None], chroma_upsample_420(uv[None])), 1)
+    rebuilt = colour.pq_eotf(ycbcr_to_rgb(dequantize(codes, 10, True), "bt2020").clamp(0, 1))
+    assert float(rebuilt.max()) <= 1100  # 1,000 cd/m² + the codec's coding error (was up to 2,400)
+
+
+def _saturated_bars() -> np.ndarray:
+    cols = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (255, 255, 255),
+            (0, 0, 0)]  # fmt: skip
+    img = np.zeros((64, 96, 3), np.uint8)
+    for x in range(96):
+        img[:, x] = cols[(x // 3) % len(cols)]
+    return img

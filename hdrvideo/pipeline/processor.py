@@ -44,6 +44,9 @@ TRANSFERS = ("pq", "hlg")
 BAND_PIXELS = 1 << 16
 """Pixels per band of the colour stage on a CPU (64 K: 768 KiB per float32 RGB intermediate)."""
 
+LUMA_CODES_PER_UNIT = 876.0
+"""10-bit limited-range luma codes per unit of Y' (940 − 64, ITU-R BT.2100 Table 9)."""
+
 MIN_TILE = 128
 """The smallest network tile the out-of-memory fallback goes down to (pixels)."""
 
@@ -383,7 +386,10 @@ class FrameProcessor:
             yb, cb = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
             y[:, r0:r1] = yb
             uv[:, :, r0 // 2 : r1 // 2] = cb
-        stats = self.light_levels(y, uv) if peak_rgb is None else self._stats(peak_rgb)
+        if peak_rgb is None:
+            y, stats = self.limit_to_peak(y, uv)
+        else:
+            stats = self._stats(peak_rgb)
         return y, uv, hdr, stats
 
     @staticmethod
@@ -391,6 +397,23 @@ class FrameProcessor:
         """max(R, G, B) (B, H, W) in cd/m² → (B, 2): its max and mean over each frame."""
         max_rgb = max_rgb.flatten(1)
         return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
+
+    def limit_to_peak(self, y: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep what a decoder reconstructs within the mastering peak, and measure it (PQ).
+
+        Chroma subsampling overshoots on saturated edges: R'G'B' rebuilt from 4:2:0 can exceed the
+        per-channel clamp made before it (on colour bars, up to 2,400 cd/m² in a 1,000 cd/m²
+        master). Every channel of a pixel is Y' plus a function of Cb and Cr, so lowering Y' by the
+        excess of its largest channel over PQ(peak) brings that pixel exactly to the peak, without
+        touching chroma or any other pixel. y (B, H, W) float luma codes, uv (B, 2, H/2, W/2)
+        codes → (the corrected luma codes, (B, 2) MaxCLL/MaxFALL inputs in cd/m²)."""
+        codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
+        top = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").amax(dim=1)
+        limit = float(colour.pq_inverse_eotf(torch.tensor(self.cfg.peak_nits, dtype=torch.float64)))
+        steps = torch.ceil(((top - limit) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
+        y = y - steps
+        top = top - steps / LUMA_CODES_PER_UNIT
+        return y, self._stats(colour.pq_eotf(top.clamp(0, 1)))
 
     def light_levels(self, y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
         """MaxCLL/MaxFALL inputs measured on what the stream holds: the 10-bit 4:2:0 codes decoded
