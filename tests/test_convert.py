@@ -654,3 +654,45 @@ def _saturated_bars() -> np.ndarray:
     for x in range(96):
         img[:, x] = cols[(x // 3) % len(cols)]
     return img
+
+
+def test_the_writer_notices_an_output_that_stops_growing(tmp_path, monkeypatch):
+    """FFmpeg keeps some write errors to itself until the file is closed: the writer checks as it
+    goes that the file grows with what it muxed, and that its disk has room."""
+    from fractions import Fraction
+
+    from hdrvideo.media import encode
+    from hdrvideo.media.encode import EncoderSettings, HDRWriter
+
+    w = HDRWriter(tmp_path / "o.mkv", 64, 48, Fraction(1, 24), Fraction(24), EncoderSettings(preset="ultrafast"))
+    w._bytes = encode.WRITE_LAG_BYTES + 1  # muxed, but nothing reached the disk
+    with pytest.raises(OSError, match="stopped growing"):
+        w._check_writing()
+    w._bytes = 0
+    monkeypatch.setattr(encode.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
+    with pytest.raises(OSError, match="is full"):
+        w._check_writing()
+    w.abort()
+
+
+def test_the_encoder_drain_is_a_phase_with_progress(tmp_path, clip, monkeypatch):
+    """After the last frame is processed the encoder may hold many frames: convert reports that
+    phase and the frames the encoder finished, instead of sitting at 100%."""
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings, HDRWriter
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    real_close = HDRWriter.close
+
+    def slow_close(self):  # a long drain, as x265 has on 4K with its look-ahead
+        time.sleep(0.8)
+        real_close(self)
+
+    monkeypatch.setattr(HDRWriter, "close", slow_close)
+    events: list = []
+    r = convert_video(clip, tmp_path / "o.mkv", FrameProcessor(None), EncoderSettings(preset="ultrafast"),
+                      progress=lambda d, t: events.append((d, t)), on_phase=events.append)  # fmt: skip
+    assert events.count("encode") == 1
+    drain = events[events.index("encode") + 1 :]
+    assert len(drain) >= 2  # polled while the encoder finished
+    assert all(t == r.frames and 0 <= d <= r.frames for d, t in drain)

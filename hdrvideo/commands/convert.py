@@ -98,6 +98,7 @@ def convert_video(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     on_info: Callable[[VideoInfo], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> ConvertResult:
     """Convert one SDR video file to HDR. ``progress(done, total)`` is called after each batch."""
     inp, out = Path(inp), Path(out)
@@ -109,7 +110,7 @@ def convert_video(
             on_info(info)
         tmp = temporary_path(out)
         try:
-            return _run(container, info, out, tmp, processor, settings, batch_size, progress)
+            return _run(container, info, out, tmp, processor, settings, batch_size, progress, on_phase)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -126,6 +127,7 @@ def _run(
     settings: EncoderSettings,
     batch_size: int,
     progress: Callable[[int, int], None] | None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> ConvertResult:
     t0 = time.perf_counter()
     vstream = container.streams.video[0]
@@ -221,7 +223,14 @@ def _run(
         t.start()
     try:
         _process_loop(to_proc, to_write, processor, batch_size, progress, info, state)
-        threads[1].join()
+        # every frame is processed; the encoder may still hold many (x265's look-ahead and frame
+        # threads): a phase of its own, with the frames it has finished, not a bar stuck at 100%
+        if on_phase is not None and threads[1].is_alive():
+            on_phase("encode")
+        while threads[1].is_alive():
+            threads[1].join(0.25)
+            if progress is not None and on_phase is not None:
+                progress(writer.encoded, state["decoded"])
         threads[0].join()
     except BaseException as e:
         stop.set()

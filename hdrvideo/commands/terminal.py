@@ -78,12 +78,18 @@ def convert(
         if bar is not None:
             bar.update(done - bar.n)
 
+    def on_phase(phase: str) -> None:  # "encode": the encoder finishes the frames it still holds
+        if bar is not None:
+            bar.set_description(f"{input.name}: encoding the last frames")
+            bar.reset(total=bar.n or None)
+
     # SIGTERM behaves like Ctrl-C: stop, remove the temporary file, exit
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         result = convert_video(input, output, processor, settings.encoder_settings(),
                                batch_size=settings.batch_for(processor.device.type), overwrite=overwrite,
-                               force=settings.force, progress=progress, on_info=on_info)  # fmt: skip
+                               force=settings.force, progress=progress, on_info=on_info,
+                               on_phase=on_phase)  # fmt: skip
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -20,8 +20,12 @@ without CRC-32 elements so that the patch leaves it valid.
 
 from __future__ import annotations
 
+import errno
 import math
 import mmap
+import os
+import shutil
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +40,13 @@ __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_conten
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
 CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
 _PIX = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
+WRITE_CHECK_S = 1.0
+"""How often the writer checks that the output is really being written (seconds)."""
+WRITE_LAG_BYTES = 8 << 20
+"""Muxed bytes the file on disk may lag behind by (the muxers' own buffering is far less)."""
+MIN_FREE_BYTES = 1 << 20
+"""Free space below which the output's disk counts as full."""
+
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")  # fmt: skip
 CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63)}
@@ -219,6 +230,9 @@ class HDRWriter:
         self.max_cll = 0.0
         self.max_fall = 0.0
         self.frames = 0
+        self.encoded = 0  # video packets muxed: frames the encoder has finished
+        self._bytes = 0  # bytes of video packets handed to the muxer
+        self._checked = time.monotonic()
         self._copied: dict[int, av.stream.Stream] = {}
         self._transcoded: dict[int, tuple[av.audio.AudioStream, av.AudioResampler]] = {}
 
@@ -323,6 +337,25 @@ class HDRWriter:
         if packet.pts is not None and packet.dts is not None and packet.dts > packet.pts:
             packet.dts = packet.pts
         self.container.mux(packet)
+        self.encoded += 1
+        self._bytes += packet.size
+        if time.monotonic() - self._checked > WRITE_CHECK_S:
+            self._check_writing()
+
+    def _check_writing(self) -> None:
+        """Notice a failing output while the conversion goes on, not at its end: FFmpeg's I/O layer
+        keeps a write error (a full disk, a file-size limit) to itself until the file is closed, so
+        check that the file grows with what was muxed, and that its disk has room."""
+        self._checked = time.monotonic()
+        try:
+            on_disk = os.path.getsize(self.path) if self.path.exists() else 0
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:  # the folder itself went away: the muxer will say so
+            return
+        if free < MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, f"the disk of {self.path.parent} is full")
+        if self._bytes - on_disk > WRITE_LAG_BYTES:
+            raise OSError(errno.EIO, f"{self.path.name} stopped growing after {on_disk} bytes (disk full or a file-size limit?)")
 
     def close(self) -> None:
         """Flush the encoder, finish the file and write the true MaxCLL/MaxFALL into it."""

@@ -112,6 +112,11 @@ class FFmpegWriter:
     # -- streams copied by ffmpeg from the input ------------------------------------------------
 
     @property
+    def encoded(self) -> int:
+        """Frames handed to ffmpeg (its encoder's own progress is not visible from here)."""
+        return self.frames
+
+    @property
     def rotation(self) -> int:
         return self._rotation
 
