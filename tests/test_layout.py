@@ -164,3 +164,15 @@ def test_readme_layout_section_names_every_module():
 def test_every_subpackage_has_a_docstring():
     for init in PKG.glob("*/__init__.py"):
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init.parent.name}/__init__.py has no docstring"
+
+
+def test_help_and_version_start_without_torch():
+    """`hdrvideo --help`, `--version` and every command's help come at once: torch is not imported."""
+    code = ("import sys, time\nt = time.perf_counter()\nfrom hdrvideo.cli import main\n"
+            "for args in (['--help'], ['--version'], ['convert', '--help'], ['stream', '--help'], ['eval', '--help']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "print('TIMING', 'torch' in sys.modules, time.perf_counter() - t)\n")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    torch_loaded, seconds = r.stdout.split("TIMING")[1].split()
+    assert torch_loaded == "False", r.stdout[-500:]
+    assert float(seconds) < 1.0
