@@ -304,3 +304,33 @@ def test_a_processing_error_ends_the_stream_with_a_valid_file(processor, tmp_pat
     assert r.failed and r.stop_reason.startswith("processing failed (MemoryError: out of cpu memory")
     frames, _ = probe_video(out)
     assert len(frames) == r.processed >= 5
+
+
+def test_a_receiver_joining_late_with_default_probing_starts_within_seconds():
+    """A live UDP stream carries a keyframe with its parameter sets every second, so a receiver
+    that joins mid-stream with FFmpeg's default probing (as ffplay, ffmpeg or VLC do) decodes
+    within a couple of seconds (before: nothing in 60–90 s)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    got: dict[str, float] = {}
+
+    def receiver() -> None:
+        time.sleep(1.5)  # join late: the stream has been running for a while
+        t = time.monotonic()
+        try:
+            with av.open(f"udp://127.0.0.1:{port}", options={"timeout": "8000000"}) as c:
+                for _ in c.decode(video=0):
+                    got["first_frame_s"] = time.monotonic() - t
+                    break
+        except av.error.FFmpegError:
+            pass
+
+    th = threading.Thread(target=receiver, daemon=True)
+    th.start()
+    opts = StreamOptions(input=live(), input_format="lavfi", output=f"udp://127.0.0.1:{port}", duration=7.0)
+    r = run_stream(opts, FrameProcessor(None, "pq", 1000.0), EncoderSettings())
+    th.join(10)
+    assert not r.failed
+    assert got.get("first_frame_s", 99) < 3.0, got

@@ -221,6 +221,10 @@ class HDRWriter:
         if settings.threads:
             cc.thread_count = settings.threads
         cc.options = _codec_options(settings)
+        if settings.low_latency:
+            # a receiver that joins a live stream waits for the next keyframe (with its parameter
+            # sets: repeat-headers): one a second, so default ffplay/VLC probing starts at once
+            cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec == "hevc" and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
         self.stream = stream
