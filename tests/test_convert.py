@@ -696,3 +696,24 @@ def test_the_encoder_drain_is_a_phase_with_progress(tmp_path, clip, monkeypatch)
     drain = events[events.index("encode") + 1 :]
     assert len(drain) >= 2  # polled while the encoder finished
     assert all(t == r.frames and 0 <= d <= r.frames for d, t in drain)
+
+
+def test_interlaced_input_is_reported(tmp_path):
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    src = tmp_path / "interlaced.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25, options={"x264-params": "interlaced=1:tff=1", "preset": "ultrafast"})
+        s.width, s.height, s.pix_fmt = 160, 96, "yuv420p"
+        for i in range(6):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((96, 160, 3), 30 * i, np.uint8), format="rgb24")):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    r = convert_video(src, tmp_path / "o.mkv", FrameProcessor(None), EncoderSettings(preset="ultrafast"))
+    assert any("interlaced" in n and "bwdif" in n for n in r.notes), r.notes
+    progressive = convert_video(make_clip(tmp_path / "p.mp4", audio=False), tmp_path / "p.mkv", FrameProcessor(None),
+                                EncoderSettings(preset="ultrafast"))  # fmt: skip
+    assert not any("interlaced" in n for n in progressive.notes)

@@ -162,7 +162,7 @@ def _run(
     to_proc = _Pipe(max(2, 2 * batch_size), stop)
     to_write = _Pipe(4, stop)
     errors: list[BaseException] = []
-    state = {"decoded": 0, "lost": 0, "written": 0}
+    state = {"decoded": 0, "lost": 0, "written": 0, "interlaced": 0}
 
     def reader() -> None:
         try:
@@ -186,6 +186,7 @@ def _run(
                     last_pts = pts
                     if state["decoded"] == 0:
                         writer.rotation = int(round(frame.rotation or 0)) % 360
+                        state["interlaced"] = int(bool(frame.interlaced_frame))
                     state["decoded"] += 1
                     to_proc.put(("frame", frame_to_rgb(frame, info), pts))
             to_proc.put(_END)
@@ -261,6 +262,9 @@ def _run(
         notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
     if info.matrix_guessed:
         notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    if state["interlaced"]:
+        notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
+                     "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip
     notes.extend(processor.notes)  # e.g. smaller batches or tiles after running out of GPU memory
     return ConvertResult(
         output=out,
