@@ -717,3 +717,38 @@ def test_interlaced_input_is_reported(tmp_path):
     progressive = convert_video(make_clip(tmp_path / "p.mp4", audio=False), tmp_path / "p.mkv", FrameProcessor(None),
                                 EncoderSettings(preset="ultrafast"))  # fmt: skip
     assert not any("interlaced" in n for n in progressive.notes)
+
+
+def test_a_late_starting_timeline_starts_at_zero_in_the_output(tmp_path):
+    """MPEG-TS files start their clocks late (1.4 s here): the output starts at zero, with the same
+    duration and the streams still in sync (before: a 2.0 s input gave a 3.4 s file)."""
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    src = tmp_path / "late.ts"
+    with av.open(str(src), "w", format="mpegts") as out:
+        v = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        v.width, v.height, v.pix_fmt = 160, 96, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        for i in range(50):
+            f = av.VideoFrame.from_ndarray(np.full((96, 160, 3), 4 * i, np.uint8), format="rgb24")
+            f.pts = i + 35  # 1.4 s late
+            for p in v.encode(f):
+                out.mux(p)
+        for i in range(int(2.0 * 48000 / 1024)):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, i * 1024 + round(1.4 * 48000)
+            for p in a.encode(af):
+                out.mux(p)
+        for p in (*v.encode(None), *a.encode(None)):
+            out.mux(p)
+    with av.open(str(src)) as c:
+        assert c.start_time / 1e6 > 1.3
+        in_duration = c.duration / 1e6
+    dst = tmp_path / "o.mkv"
+    convert_video(src, dst, FrameProcessor(None), EncoderSettings(preset="ultrafast"))
+    with av.open(str(dst)) as c:
+        starts = {s.type: float(s.start_time * s.time_base) for s in c.streams}
+        assert c.start_time / 1e6 < 0.05 and abs(c.duration / 1e6 - in_duration) < 0.1
+        assert abs(starts["video"] - starts["audio"]) < 0.05  # still in sync

@@ -164,16 +164,32 @@ def _run(
     errors: list[BaseException] = []
     state = {"decoded": 0, "lost": 0, "written": 0, "interlaced": 0}
 
+    # a file whose timeline starts late (MPEG-TS: often 1.4 s or more) starts at zero in the
+    # output, every stream shifted alike, so durations and sync stay those of the input
+    start = max(0.0, (container.start_time or 0) / 1e6)
+
+    def offset(stream) -> int:
+        return round(start / stream.time_base) if start and stream.time_base else 0
+
+    offsets = {s.index: offset(s) for s in (vstream, *copy_streams)}
+
     def reader() -> None:
         try:
             step = _frame_step(info)
             last_pts = None
+            v_off = offsets[vstream.index]
             for packet in container.demux([vstream, *copy_streams]):
                 if packet.stream is not vstream:
+                    off = offsets[packet.stream.index]
                     if packet.stream.index in transcoded:
                         for af in packet.decode():
+                            if af.pts is not None:
+                                af.pts -= off
                             to_proc.put(("audio", packet.stream.index, af))
                     elif packet.dts is not None:
+                        packet.dts -= off
+                        if packet.pts is not None:
+                            packet.pts -= off
                         to_proc.put(("packet", packet))
                     continue
                 try:
@@ -182,7 +198,7 @@ def _run(
                     state["lost"] += 1
                     continue
                 for frame in frames:
-                    pts = frame.pts if frame.pts is not None else (0 if last_pts is None else last_pts + step)
+                    pts = frame.pts - v_off if frame.pts is not None else (0 if last_pts is None else last_pts + step)
                     last_pts = pts
                     if state["decoded"] == 0:
                         writer.rotation = int(round(frame.rotation or 0)) % 360
