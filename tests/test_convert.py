@@ -752,3 +752,16 @@ def test_a_late_starting_timeline_starts_at_zero_in_the_output(tmp_path):
         starts = {s.type: float(s.start_time * s.time_base) for s in c.streams}
         assert c.start_time / 1e6 < 0.05 and abs(c.duration / 1e6 - in_duration) < 0.1
         assert abs(starts["video"] - starts["audio"]) < 0.05  # still in sync
+
+
+@pytest.mark.parametrize("codec,ext", [("prores", ".mov"), ("ffv1", ".mkv")])
+def test_what_a_codec_does_not_carry_is_said(tmp_path, clip, codec, ext):
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+    from hdrvideo.media.info import describe
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    r = convert_video(clip, tmp_path / f"o{ext}", FrameProcessor(None), EncoderSettings(codec=codec))
+    assert any("no mastering display or MaxCLL/MaxFALL metadata" in n for n in r.notes), r.notes
+    d = describe(tmp_path / f"o{ext}")
+    assert d.get("mastering_display") is None  # what the note says is what the file is

@@ -278,6 +278,10 @@ def _run(
         notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
     if info.matrix_guessed:
         notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    if settings.transfer == "pq" and settings.codec not in ("hevc", "av1"):
+        notes.append(f"{settings.codec} in {out.suffix}: the file carries the PQ and BT.2020 tags but no mastering "
+                     "display or MaxCLL/MaxFALL metadata (only HEVC and AV1 carry them here, in-band); "
+                     "MaxCLL/MaxFALL above are measured, not stored")  # fmt: skip
     if state["interlaced"]:
         notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
                      "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip
