@@ -765,3 +765,33 @@ def test_what_a_codec_does_not_carry_is_said(tmp_path, clip, codec, ext):
     assert any("no mastering display or MaxCLL/MaxFALL metadata" in n for n in r.notes), r.notes
     d = describe(tmp_path / f"o{ext}")
     assert d.get("mastering_display") is None  # what the note says is what the file is
+
+
+def test_one_picture_one_answer_image_mode_and_video_mode_agree(tmp_path):
+    """The same still through image mode (.exr) and as a one-frame video: the same expansion,
+    up to the video's Y'CbCr round trips (peak within 10%, median light within 5%)."""
+    import torch
+
+    from hdrvideo import colour
+    from hdrvideo.commands.images import expand_image, read_sdr_image
+    from hdrvideo.pipeline.settings import ConversionSettings
+
+    img = read_sdr_image(shared_path("data/fixtures/ldr_clipped_img004_512x384.png"))
+    still = expand_image(ConversionSettings(quality="full", temporal=False).build_processor(), img)
+    src = tmp_path / "still.mkv"
+    with av.open(str(src), "w") as o:
+        s = o.add_stream("libx264rgb", rate=24, options={"crf": "0"})
+        s.width, s.height, s.pix_fmt = img.shape[1], img.shape[0], "rgb24"
+        for p in (*s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")), *s.encode(None)):
+            o.mux(p)
+    out = tmp_path / "still_hdr.mkv"
+    code, text = run_cli("convert", src, out, "--quality", "full", "--crf", "0", "-q")
+    assert code == 0, text
+    with av.open(str(out)) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb48le").astype(np.float32) / 65535
+    video = colour.luminance(colour.pq_eotf(torch.from_numpy(rgb).permute(2, 0, 1)[None]))[0, 0].numpy() / 203
+    image = colour.luminance(colour.rgb_to_rgb(torch.from_numpy(still).permute(2, 0, 1)[None],
+                                               colour.BT709_TO_BT2020))[0, 0].numpy()  # fmt: skip
+    assert image.max() > 2.0  # the still is expanded (before: image mode gave exactly 1.0)
+    assert abs(video.max() / image.max() - 1) < 0.10
+    assert abs(np.median(video / np.maximum(image, 1e-4)) - 1) < 0.05
