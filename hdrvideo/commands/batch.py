@@ -19,13 +19,24 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from multiprocessing.connection import wait
 from pathlib import Path
 
 from ..media.decode import short_error
 from ..pipeline.settings import ConversionSettings
-from .jobs import BatchError, Job, collect_inputs, is_complete, plan_jobs, temporary_path
+from .jobs import (
+    BatchError,
+    BatchReport,
+    FileResult,
+    Job,
+    collect_inputs,
+    format_report,
+    is_complete,
+    plan_jobs,
+    temporary_path,
+    write_report,
+)
 
 __all__ = [
     "BatchError",
@@ -39,51 +50,6 @@ __all__ = [
     "write_report",
 ]
 
-
-
-@dataclass
-class FileResult:
-    """One file's outcome. status: ok | skipped | failed."""
-
-    input: str
-    output: str
-    status: str
-    frames: int = 0
-    seconds: float = 0.0
-    attempts: int = 0
-    error: str = ""
-    max_cll: int = 0
-    max_fall: int = 0
-    worker: str = ""
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass
-class BatchReport:
-    results: list[FileResult]
-    seconds: float
-    workers: int
-    backend: str
-    notes: list[str] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(r is not None and r.status == status for r in self.results)
-
-    @property
-    def frames(self) -> int:
-        return sum(r.frames for r in self.results if r is not None and r.status == "ok")
-
-    @property
-    def fps(self) -> float:
-        """Frames converted per second of the whole batch's wall-clock time."""
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def failed(self) -> bool:
-        return self.count("failed") > 0
 
 
 # -- one file, in a worker -------------------------------------------------------------------------
@@ -377,38 +343,3 @@ def run_batch(
             report.workers = _run_local(sub, opts, workers, retries, record)
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def format_report(report: BatchReport) -> str:
-    """A readable table, one row per file, and the totals."""
-    rows = [
-        "| file | status | frames | seconds | fps | attempts | note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for r in report.results:
-        note = r.error or (f"MaxCLL {r.max_cll}, MaxFALL {r.max_fall}" if r.status == "ok" and r.max_cll else "")
-        rows.append(f"| {r.input} | {r.status} | {r.frames} | {r.seconds:.1f} | {r.fps:.2f} | {r.attempts} | {note} |")
-    rows.append(
-        f"\n{len(report.results)} files: {report.count('ok')} converted, {report.count('skipped')} skipped "
-        f"(complete), {report.count('failed')} failed; {report.frames} frames in {report.seconds:.1f} s "
-        f"({report.fps:.2f} fps overall, {report.workers} {report.backend} workers)"
-    )
-    return "\n".join(rows)
-
-
-def write_report(report: BatchReport, path: Path) -> None:
-    """The report as JSON, written atomically."""
-    data = {
-        "backend": report.backend,
-        "workers": report.workers,
-        "seconds": round(report.seconds, 3),
-        "frames": report.frames,
-        "fps": round(report.fps, 3),
-        "ok": report.count("ok"),
-        "skipped": report.count("skipped"),
-        "failed": report.count("failed"),
-        "files": [{**asdict(r), "fps": round(r.fps, 3)} for r in report.results],
-    }
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

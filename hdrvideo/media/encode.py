@@ -21,8 +21,6 @@ without CRC-32 elements so that the patch leaves it valid.
 from __future__ import annotations
 
 import errno
-import math
-import mmap
 import os
 import shutil
 import time
@@ -34,6 +32,7 @@ import av
 import numpy as np
 
 from .decode import short_error
+from .light_level import cll_placeholder, content_light_level, patch_content_light_level
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
 
@@ -116,25 +115,8 @@ class EncoderSettings:
             raise EncodeError(f"{container_format} cannot hold {self.codec}; use .mkv")
 
 
-def _cll_placeholder(peak: float) -> int:
-    return _nonzero_bytes(math.ceil(peak))
-
-
-def _nonzero_bytes(v: int) -> int:
-    """Smallest value ≥ max(v, 1) whose low byte is non-zero.
-
-    In the SEI payload each value follows a non-zero byte (the size, or the other value's low
-    byte), so a value with a non-zero low byte can never form the 00 00 0x sequences that would
-    need emulation-prevention bytes.
-    """
-    v = max(int(v), 1)
-    while (v & 0xFF) == 0:
-        v += 1
-    return min(v, 0xFFFF)
-
-
 def _codec_options(s: EncoderSettings) -> dict[str, str]:
-    placeholder = _cll_placeholder(s.peak_nits) if s.light_level_known else 0
+    placeholder = cll_placeholder(s.peak_nits) if s.light_level_known else 0
     if s.codec == "hevc":
         params = ["log-level=error", "repeat-headers=1", "colorprim=bt2020", "colormatrix=bt2020nc", "range=limited"]
         if s.transfer == "pq":
@@ -376,7 +358,7 @@ class HDRWriter:
             and self.settings.light_level_known
             and self.path.is_file()
         ):
-            placeholder = _cll_placeholder(self.settings.peak_nits)
+            placeholder = cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
 
     def abort(self) -> None:
@@ -389,33 +371,3 @@ class HDRWriter:
     def content_light_level(self) -> tuple[int, int]:
         """(MaxCLL, MaxFALL) as written: measured maxima rounded up, never below the content."""
         return content_light_level(self.max_cll, self.max_fall)
-
-
-def content_light_level(max_cll: float, max_fall: float) -> tuple[int, int]:
-    """Measured maxima (cd/m²) → the (MaxCLL, MaxFALL) to signal: rounded up, never below the content."""
-    cll = _nonzero_bytes(math.ceil(max_cll))
-    fall = _nonzero_bytes(math.ceil(min(max_fall, max_cll)))
-    return cll, min(fall, cll)
-
-
-def _pattern(codec: str, cll: int, fall: int) -> bytes:
-    values = cll.to_bytes(2, "big") + fall.to_bytes(2, "big")
-    if codec == "hevc":
-        return bytes([144, 4]) + values  # SEI payload type 144 (content light level), size 4
-    # AV1 metadata OBU (type 5, has_size_field): size 6, metadata_type 1 (HDR_CLL), trailing bits
-    return bytes([0x2A, 0x06, 0x01]) + values + bytes([0x80])
-
-
-def patch_content_light_level(path: Path, codec: str, placeholder: int, true_values: tuple[int, int]) -> int:
-    """Replace the placeholder light level in every message of the file; returns how many."""
-    old = _pattern(codec, placeholder, placeholder)
-    new = _pattern(codec, *true_values)
-    count = 0
-    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
-        pos = m.find(old)
-        while pos != -1:
-            m[pos : pos + len(new)] = new
-            count += 1
-            pos = m.find(old, pos + len(new))
-        m.flush()
-    return count

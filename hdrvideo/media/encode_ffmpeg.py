@@ -24,16 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .encode import (
-    _PIX,
-    CODECS,
-    EncodeError,
-    EncoderSettings,
-    _cll_placeholder,
-    _codec_options,
-    content_light_level,
-    patch_content_light_level,
-)
+from .encode import _PIX, CODECS, EncodeError, EncoderSettings, _codec_options
+from .light_level import cll_placeholder, content_light_level, patch_content_light_level
 
 __all__ = ["FFmpegWriter", "ffmpeg_has_encoder"]
 
@@ -206,7 +198,7 @@ class FFmpegWriter:
         if self._proc.wait() != 0:
             raise EncodeError(f"ffmpeg failed: {self._failure()}")
         if self.settings.transfer == "pq":
-            placeholder = _cll_placeholder(self.settings.peak_nits)
+            placeholder = cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
 
     def abort(self) -> None:
