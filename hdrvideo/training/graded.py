@@ -241,7 +241,7 @@ def format_pairs_table(results: dict[str, GradedScore], per_rendering: bool = Tr
     sep = "| --- |" + " ---: |" * len(METRICS)
 
     def row(name: str, m: dict[str, float]) -> str:
-        return f"| {name} | " + " | ".join(f"{m[k]:.2f}" if k != "false_hl" else f"{m[k]:.2f}" for k, _ in METRICS) + " |"
+        return f"| {name} | " + " | ".join(f"{m[k]:.2f}" for k, _ in METRICS) + " |"
 
     n = next(iter(results.values())).n if results else 0
     out = [f"Overall ({n} pairs):", "", head, sep] + [row(k, r.overall) for k, r in results.items()]
