@@ -47,6 +47,9 @@ BAND_PIXELS = 1 << 16
 LUMA_CODES_PER_UNIT = 876.0
 """10-bit limited-range luma codes per unit of Y' (940 − 64, ITU-R BT.2100 Table 9)."""
 
+CPU_TILE = 512
+"""Tile side (pixels) of the network's full-resolution branches on a CPU (exact: issue 2)."""
+
 MIN_TILE = 128
 """The smallest network tile the out-of-memory fallback goes down to (pixels)."""
 
@@ -156,7 +159,8 @@ class FrameProcessor:
     or HLG's nominal display peak). sdr_eotf: how the SDR is decoded, "bt1886" (default; BT.2408)
     or "srgb". net_long_side: run the network on the frame scaled down to this long side and
     carry its gain up to full resolution (fast mode); None runs it at full resolution.
-    tile: tile size for the full-resolution branches (bounds GPU memory), None for whole frames.
+    tile: tile size for the full-resolution branches (bounds memory); None: whole frames on a GPU
+    (halved into tiles only if it runs out of memory), :data:`CPU_TILE` on a CPU.
     temporal: an optional :class:`TemporalHook`.
     """
 
@@ -190,7 +194,10 @@ class FrameProcessor:
         self.cfg = CalibrationConfig(peak_nits=float(peak_nits))
         self.sdr_eotf = sdr_eotf
         self.net_long_side = net_long_side
-        self.tile = tile
+        # on a CPU there is no out-of-memory exception to fall back from (the kernel kills the
+        # process), so the full-resolution branches always run in tiles: for the authors' network on
+        # two 1080p frames, peak RSS 15.0 → 2.9 GB, and faster (36.8 → 23.3 s: the tiles stay in cache)
+        self.tile = tile if tile is not None or self.device.type != "cpu" else CPU_TILE
         self.temporal = temporal
         self._last_params: torch.Tensor | None = None
         self._pinned: torch.Tensor | None = None
