@@ -5,7 +5,7 @@
         each asking Ray for a GPU or for CPUs)
       → a report: per file ok / skipped / failed, frames, fps, attempts; JSON and a table
 
-Each file is one :func:`~hdrvideo.convert.convert_video`, which writes to a temporary name and
+Each file is one :func:`~hdrvideo.commands.convert.convert_video`, which writes to a temporary name and
 renames on success: nothing half-written ever looks done, and a rerun after a crash converts only
 what is missing. A worker that dies (killed, out of memory) has its file retried on another
 worker, up to ``retries`` times; a file that fails on its own (a damaged input) is reported at

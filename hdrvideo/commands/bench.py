@@ -6,7 +6,7 @@ Modes, run one after another on the same clip (generated, or ``--input``):
 - ``fast``: the network on a frame with long side 480, its gain carried up (the CPU default);
 - ``full``: the network at full resolution.
 
-For each: end-to-end fps through :func:`~hdrvideo.convert.convert_video` (threads and queues as
+For each: end-to-end fps through :func:`~hdrvideo.commands.convert.convert_video` (threads and queues as
 ``convert`` runs them), and, measured separately on the same frames, the milliseconds per frame of
 each stage: ``decode`` (PyAV decode + conversion to RGB), ``colour`` (the processor with no
 network), ``network`` (the processor's extra time with the network), ``encode`` (10-bit planes to

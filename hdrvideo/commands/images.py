@@ -1,5 +1,5 @@
 """Image mode: SDR photos → linear HDR images (OpenEXR half float, or Radiance .hdr), like the
-authors' expand.py but calibrated as video is (see :mod:`hdrvideo.calibrate`).
+authors' expand.py but calibrated as video is (see :mod:`hdrvideo.pipeline.calibrate`).
 
 Output values are linear light in the input's BT.709 primaries, relative to SDR diffuse white
 (1.0 = SDR white = 203 cd/m² in the video path); expanded highlights go above 1.0, up to the peak

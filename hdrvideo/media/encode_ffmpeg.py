@@ -1,7 +1,7 @@
 """``--encoder ffmpeg``: hand the 10-bit planes to a system ``ffmpeg`` through ffmpeg-python.
 
 For encoders that PyAV's bundled FFmpeg lacks (a newer x265, SVT-AV1, hardware encoders in a
-local build). The same planes, colour tags and HDR10 metadata as :class:`~hdrvideo.encode.HDRWriter`
+local build). The same planes, colour tags and HDR10 metadata as :class:`~hdrvideo.media.encode.HDRWriter`
 (the x265 / SVT-AV1 parameters are built by the same function), and the same true MaxCLL/MaxFALL
 patch after the file is complete. Differences, by the nature of a raw-video pipe:
 

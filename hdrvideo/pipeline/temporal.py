@@ -2,7 +2,7 @@
 
 Per-frame expansion flickers: the calibration fit jitters, and noise or compression in clipped
 areas changes the network's output from frame to frame. :class:`TemporalFilter` plugs into
-:class:`~hdrvideo.processor.FrameProcessor` (its ``TemporalHook``) and fixes both, causally:
+:class:`~hdrvideo.pipeline.processor.FrameProcessor` (its ``TemporalHook``) and fixes both, causally:
 
 - **Scene cuts** are found from the input: the L1 distance between consecutive frames' 32-bin
   histograms of luma relative to the frame mean (of the frame scaled down 4×; relative so that
@@ -87,7 +87,7 @@ models (1/32) to the network's maximum, 1."""
 
 
 class TemporalFilter:
-    """The :class:`~hdrvideo.processor.TemporalHook` of the module doc; keeps state across batches."""
+    """The :class:`~hdrvideo.pipeline.processor.TemporalHook` of the module doc; keeps state across batches."""
 
     def __init__(self, cfg: TemporalConfig | None = None) -> None:
         self.cfg = cfg or TemporalConfig()

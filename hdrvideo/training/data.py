@@ -1,6 +1,6 @@
 """Training data: HDR images and clips decoded once, held as float16 tensors on the device.
 
-:func:`load_frames` walks ``--data`` folders (see :func:`hdrvideo.hdrio.find_media`), decodes every
+:func:`load_frames` walks ``--data`` folders (see :func:`hdrvideo.media.hdrio.find_media`), decodes every
 image and clip frame once, scales each to at most ``max_side`` pixels, and splits off a held-out
 set of whole scenes (images, or clips) for validation, chosen by a hash of their path so the
 split is stable between runs and machines. :class:`FrameBank` then draws random training pairs

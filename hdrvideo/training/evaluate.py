@@ -4,7 +4,7 @@ Expansion quality (``hdrvideo eval``). For each held-out HDR image and each expo
 seeded virtual camera (sRGB response, sensor noise, 8-bit BT.709 Y'CbCr 4:2:0, no JPEG):
 
 1. the model's prediction is what ``convert`` would show: the SDR decoded by BT.1886, times the
-   calibrated expansion gain (:class:`~hdrvideo.processor.FrameProcessor` with no display
+   calibrated expansion gain (:class:`~hdrvideo.pipeline.processor.FrameProcessor` with no display
    shoulder), relative linear BT.709;
 2. it is scaled to the reference by one exposure factor, fitted in log luminance on the pixels
    the SDR exposed well (every channel in [0.06, 0.85]);

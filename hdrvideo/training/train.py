@@ -2,7 +2,7 @@
 
 Each step, on the device and with no CPU work per sample:
 
-1. :class:`~hdrvideo.data.FrameBank` draws pairs of HDR crops (clip frames t, t+1, or an image
+1. :class:`~hdrvideo.training.data.FrameBank` draws pairs of HDR crops (clip frames t, t+1, or an image
    twice);
 2. :class:`~.degrade.VirtualCamera` makes their SDR frames (one camera, or one SDR grade, per
    pair: :meth:`~.degrade.VirtualCamera.render`) and the reference light each was made from
@@ -23,7 +23,7 @@ Each step, on the device and with no CPU work per sample:
 Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state) and the current
 weights (``model.safetensors``) are written atomically every ``--ckpt-every`` steps; randomness is
 derived from (seed, rank, step), so a resumed run draws exactly what the killed one would have.
-Validation on held-out scenes (PU21, see :mod:`hdrvideo.evaluate`) is logged to ``log.csv``,
+Validation on held-out scenes (PU21, see :mod:`hdrvideo.training.evaluate`) is logged to ``log.csv``,
 TensorBoard (when installed) and ``curves.png``; the best weights go to ``best.safetensors``.
 """
 
