@@ -158,3 +158,13 @@ def temporal_clip(kind: str, frames: int = 24, w: int = 192, h: int = 112, noise
         return np.stack(
             [f.to_ndarray(format="rgb24", src_colorspace="itu709", src_color_range=1) for f in c.decode(video=0)]
         )
+
+
+def saturated_bars(h: int = 64, w: int = 96) -> np.ndarray:
+    """(H, W, 3) uint8 saturated colour bars 3 px wide: every edge a full-strength chroma step."""
+    cols = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (255, 255, 255),
+            (0, 0, 0)]  # fmt: skip
+    img = np.zeros((h, w, 3), np.uint8)
+    for x in range(w):
+        img[:, x] = cols[(x // 3) % len(cols)]
+    return img

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from hdrvideo import colour as C
 from hdrvideo.cli import main
 from tests.conftest import shared_path
-from tests.media import make_clip
+from tests.media import make_clip, saturated_bars
 
 
 @pytest.fixture(scope="module")
@@ -625,7 +625,7 @@ def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp
         s = out.add_stream("libx264rgb", rate=24)
         s.width, s.height, s.pix_fmt = 96, 64, "rgb24"
         for _ in range(4):
-            for p in s.encode(av.VideoFrame.from_ndarray(_saturated_bars(), format="rgb24")):
+            for p in s.encode(av.VideoFrame.from_ndarray(saturated_bars(), format="rgb24")):
                 out.mux(p)
         for p in s.encode(None):
             out.mux(p)
@@ -646,14 +646,6 @@ def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp
     rebuilt = colour.pq_eotf(ycbcr_to_rgb(dequantize(codes, 10, True), "bt2020").clamp(0, 1))
     assert float(rebuilt.max()) <= 1100  # 1,000 cd/m² + the codec's coding error (was up to 2,400)
 
-
-def _saturated_bars() -> np.ndarray:
-    cols = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (255, 255, 255),
-            (0, 0, 0)]  # fmt: skip
-    img = np.zeros((64, 96, 3), np.uint8)
-    for x in range(96):
-        img[:, x] = cols[(x // 3) % len(cols)]
-    return img
 
 
 def test_the_writer_notices_an_output_that_stops_growing(tmp_path, monkeypatch):

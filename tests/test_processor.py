@@ -13,6 +13,7 @@ from hdrvideo import colour as C
 from hdrvideo.colour.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
 from hdrvideo.pipeline.processor import FrameProcessor
 from tests.conftest import shared_path
+from tests.media import saturated_bars
 
 
 def _frames(b=2, h=48, w=64, seed=0) -> np.ndarray:
@@ -194,16 +195,6 @@ def test_settings_qualities_are_the_processors():
     assert QUALITIES == tuple(QUALITY_LONG_SIDE)
 
 
-def _bars(h: int = 64, w: int = 96) -> np.ndarray:
-    """Saturated colour bars, 3 px wide: every edge is a full-strength chroma step."""
-    cols = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (255, 255, 255),
-            (0, 0, 0)]  # fmt: skip
-    img = np.zeros((1, h, w, 3), np.uint8)
-    for x in range(w):
-        img[0, :, x] = cols[(x // 3) % len(cols)]
-    return img
-
-
 @pytest.mark.parametrize("peak", [1000.0, 4000.0])
 def test_what_a_decoder_rebuilds_from_4_2_0_stays_within_the_peak(peak):
     import math
@@ -212,21 +203,23 @@ def test_what_a_decoder_rebuilds_from_4_2_0_stays_within_the_peak(peak):
     from hdrvideo.colour.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
     from hdrvideo.pipeline.processor import FrameProcessor, sdr_to_tensor
 
-    img = _bars()
+    img = saturated_bars()[None]
     proc = FrameProcessor(None, "pq", peak)
     lin = proc.decode_sdr(sdr_to_tensor(img, "cpu"))
     gain = torch.full((1, 1, *img.shape[1:3]), math.log(40.0))  # expanded far past the peak
+    def rebuilt(y, uv):  # what a decoder shows from the codes: chroma up-sampled, PQ EOTF
+        codes = torch.cat((y[:, None], chroma_upsample_420(uv)), 1)
+        return colour.pq_eotf(ycbcr_to_rgb(dequantize(codes, 10, True), "bt2020").clamp(0, 1))
+
     y, uv, _, stats = proc._encode_bands(lin, gain, False)
-    codes = torch.cat((y[:, None], chroma_upsample_420(uv)), 1)
-    rebuilt = colour.pq_eotf(ycbcr_to_rgb(dequantize(codes, 10, True), "bt2020").clamp(0, 1))
-    assert float(rebuilt.max()) <= peak
-    assert float(rebuilt.max()) > 0.97 * peak  # the highlights still reach the peak
+    assert float(rebuilt(y, uv).max()) <= peak
+    assert float(rebuilt(y, uv).max()) > 0.97 * peak  # the highlights still reach the peak
     assert float(stats[0, 0]) <= peak  # MaxCLL never above the mastering maximum
     # without the limit the same picture overshoots (so the check can fail)
     raw = FrameProcessor(None, "pq", peak)
-    raw.limit_to_peak = lambda y, uv: (y, raw.light_levels(y, uv))
-    _, _, _, raw_stats = raw._encode_bands(lin, gain, False)
-    assert float(raw_stats[0, 0]) > 1.1 * peak
+    raw.limit_to_peak = lambda y, uv: (y, stats)
+    y_raw, uv_raw, _, _ = raw._encode_bands(lin, gain, False)
+    assert float(rebuilt(y_raw, uv_raw).max()) > 1.1 * peak
 
 
 def test_cpu_memory_is_planned_by_tiling_the_network():

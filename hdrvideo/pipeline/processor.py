@@ -267,17 +267,28 @@ class FrameProcessor:
         nits = colour.rgb_to_rgb(nits709, colour.BT709_TO_BT2020)
         return soft_shoulder(nits, self.cfg.knee_nits, self.cfg.peak_nits)
 
+    def _sdr_and_gain(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sdr_linear = self.decode_sdr(signal)
+        gain, _ = self.log_gain(signal, sdr_linear)
+        return sdr_linear, gain
+
+    @torch.no_grad()
+    def display_light(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SDR signal (B, 3, H, W) → (the display light the video path encodes, BT.2020 cd/m²;
+        the SDR decoded, linear BT.709 relative to SDR white)."""
+        sdr_linear, gain = self._sdr_and_gain(signal)
+        return self.to_display(sdr_linear, gain), sdr_linear
+
     @torch.no_grad()
     def relative_hdr(self, signal: torch.Tensor, shoulder: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """SDR signal (B, 3, H, W) → (HDR, SDR linear), both linear BT.709 relative to SDR white
         (1.0 = 203 cd/m²): the picture the video path encodes (with the display shoulder, or
         without it for evaluation), and the SDR-in-HDR picture it started from."""
-        sdr_linear = self.decode_sdr(signal)
-        gain, _ = self.log_gain(signal, sdr_linear)
         if not shoulder:
+            sdr_linear, gain = self._sdr_and_gain(signal)
             return sdr_linear * torch.exp(gain), sdr_linear
-        nits = colour.rgb_to_rgb(self.to_display(sdr_linear, gain), colour.BT2020_TO_BT709)
-        return nits.clamp(min=0) / self.cfg.white_nits, sdr_linear
+        nits, sdr_linear = self.display_light(signal)
+        return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / self.cfg.white_nits, sdr_linear
 
     # -- the whole path -------------------------------------------------------------------
     def _upload(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -421,17 +432,6 @@ class FrameProcessor:
         y = y - steps
         top = top - steps / LUMA_CODES_PER_UNIT
         return y, self._stats(colour.pq_eotf(top.clamp(0, 1)))
-
-    def light_levels(self, y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-        """MaxCLL/MaxFALL inputs measured on what the stream holds: the 10-bit 4:2:0 codes decoded
-        back (chroma up-sampled, PQ EOTF), so that the signalled values are never below them.
-
-        y (B, H, W), uv (B, 2, H/2, W/2) integer codes → (B, 2) cd/m².
-        """
-        codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
-        signal = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").clamp(0, 1)
-        # the EOTF is monotonic: max over channels of the light = EOTF of the max signal
-        return self._stats(colour.pq_eotf(signal.amax(dim=1)))
 
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""

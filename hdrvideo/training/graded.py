@@ -205,10 +205,7 @@ def frame_metrics(out: torch.Tensor, base: torch.Tensor, ref: torch.Tensor, sdr:
 def display_light(proc: FrameProcessor, sdr: torch.Tensor) -> torch.Tensor:
     """SDR signal (B, 3, H, W) → the output ``convert`` would encode, as BT.2020 light in cd/m²."""
     proc.reset()
-    sdr = sdr.to(proc.device)
-    lin = proc.decode_sdr(sdr)
-    gain, _ = proc.log_gain(sdr, lin)
-    return proc.to_display(lin, gain).float().cpu()
+    return proc.display_light(sdr.to(proc.device))[0].float().cpu()
 
 
 def _mean(rows: list[dict[str, float]], key: str) -> float:
