@@ -219,6 +219,8 @@ def eval_command(**options):
 @click.option("--weights", type=PATH, help="Default: the shipped model.")
 @click.option("--batch-size", type=click.IntRange(1, 256))
 @click.option("--preset", default="ultrafast", show_default=True, help="x265 preset for all modes.")
+@click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]),
+              help="As for convert (default: $HDRVIDEO_COMPILE, else auto); compiling is paid in the warm-up.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--network", is_flag=True,
               help="Instead: the network alone at --sizes × --dtypes × --variants (TFLOP/s, memory).")

@@ -1,6 +1,7 @@
 """Time the colour path alone (SDR uint8 RGB → 10-bit BT.2020 Y'CbCr 4:2:0 planes, no network).
 
 python scripts/bench_colour.py --size 1920x1080 --frames 10 [--batch 2] [--transfer pq] [--device cpu] [--compare-malloc]
+python scripts/bench_colour.py --candidates     # the colour stage's implementations side by side, one run
 
 --compare-malloc runs it twice in fresh processes, with glibc's default malloc thresholds and with
 hdrvideo's (hdrvideo/memory.py), and prints both with their ratio.
@@ -52,6 +53,54 @@ def measure(a: argparse.Namespace) -> str:
     )
 
 
+def candidates(a: argparse.Namespace) -> None:
+    """Eager in bands, compiled as the eager functions are, compiled fused (the shipped path), and
+    the three ways of computing the PQ powers, timed one after another in this process."""
+    from hdrvideo.colour.transfer import pq_inverse_eotf
+    from hdrvideo.pipeline import colour_stage as st
+    from hdrvideo.pipeline.memory import keep_freed_memory
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    keep_freed_memory()
+    w, h = map(int, a.size.split("x"))
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, h, w, 3), dtype=np.uint8))
+
+    def best(fn, n: int = 8) -> float:
+        fn()  # warm-up (and compile)
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return 1000 * min(times)
+
+    eager = FrameProcessor(None, "pq")
+    fused = FrameProcessor(None, "pq", compile=True)
+    lin = torch.take(eager._decode_lut(), frames.permute(0, 3, 1, 2).long())
+    as_is = torch.compile(lambda x: st.planes(x, None, eager.stage)[:2], dynamic=False)
+    nits = torch.rand(3, h, w) * 1000
+    table_t = torch.linspace(0, 1, 4097) ** 4
+    table = pq_inverse_eotf(table_t * 10000)
+
+    def lut(n):
+        t = torch.sqrt(torch.sqrt((n / 10000).clamp(0, 1))) * 4096
+        i = t.floor().clamp(max=4095)
+        f, i = t - i, i.long()
+        return table[i] * (1 - f) + table[i + 1] * f
+
+    rows = [
+        ("eager, in bands (compile off)", best(lambda: eager.process(frames))),
+        ("eager functions compiled as they are (planes only)", best(lambda: as_is(lin))),
+        ("fused, compiled (compile auto): whole stage", best(lambda: fused.process(frames))),
+        ("PQ of 3 channels: pow, compiled", best(lambda c=torch.compile(pq_inverse_eotf, dynamic=False): c(nits))),
+        ("PQ of 3 channels: exp·log, compiled", best(lambda c=torch.compile(st._pq, dynamic=False): c(nits))),
+        ("PQ of 3 channels: 4096-entry table, compiled", best(lambda c=torch.compile(lut, dynamic=False): c(nits))),
+    ]
+    print(f"colour stage candidates, {w}x{h}, cpu ({torch.get_num_threads()} threads), best of 8, ms per frame")
+    for name, ms in rows:
+        print(f"  {name:55s} {ms:7.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", default="1920x1080")
@@ -60,7 +109,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=2, help="frames per call (convert's CPU default: 2)")
     ap.add_argument("--compare-malloc", action="store_true")
+    ap.add_argument("--candidates", action="store_true", help="the colour stage's implementations side by side")
     a = ap.parse_args()
+    if a.candidates:
+        candidates(a)
+        return
     if not a.compare_malloc:
         print(measure(a))
         return

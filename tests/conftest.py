@@ -13,6 +13,10 @@ SHARED = Path(os.environ.get("HDRVIDEO_SHARED", REPO.parent / "shared"))
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# the suite runs the eager colour stage and network (compiling costs seconds per frame size);
+# tests/test_compiled.py tests the compiled path against it
+os.environ.setdefault("HDRVIDEO_COMPILE", "off")
+
 
 def shared_path(rel: str) -> Path:
     """A file under ../shared, or skip the test with the reason."""

@@ -130,11 +130,19 @@ def bt1886_inverse_eotf(light: torch.Tensor, lw: float = 1.0, lb: float = 0.0) -
 # -- SMPTE ST 2084 (PQ) -----------------------------------------------------------------------
 
 PQ_PEAK_NITS = 10000.0
-_PQ_M1 = 2610 / 16384
-_PQ_M2 = 2523 / 4096 * 128
-_PQ_C1 = 3424 / 4096
-_PQ_C2 = 2413 / 4096 * 32
-_PQ_C3 = 2392 / 4096 * 32
+
+
+class PQ:
+    """SMPTE ST 2084 constants (section 5.3)."""
+
+    M1 = 2610 / 16384
+    M2 = 2523 / 4096 * 128
+    C1 = 3424 / 4096
+    C2 = 2413 / 4096 * 32
+    C3 = 2392 / 4096 * 32
+
+
+_PQ_M1, _PQ_M2, _PQ_C1, _PQ_C2, _PQ_C3 = PQ.M1, PQ.M2, PQ.C1, PQ.C2, PQ.C3
 
 
 def pq_eotf(e: torch.Tensor) -> torch.Tensor:

@@ -119,9 +119,10 @@ def run_bench(
             "frames": len(decoded),
             "encoder": f"libx265 preset {enc.preset}, crf {enc.crf or 18}",
             "threads": torch.get_num_threads(),
+            "compile": settings.compile_resolved,
             "stages": {},
         }
-        colour_proc = FrameProcessor(None, "pq", device=device)
+        colour_proc = FrameProcessor(None, "pq", device=device, compile=settings.compile_resolved != "off")
         _, colour_s = _process_time(colour_proc, decoded, batch)
         for mode in modes:
             proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()
@@ -138,13 +139,15 @@ def run_bench(
                 "encode_ms": round(1000 * enc_s, 2),
             }
             log(f"{mode}: {fps:.2f} fps end to end; stages {result['stages'][mode]}")
+        result["notes"] = sorted({n for p in (colour_proc, proc) for n in p.notes})
         return result
 
 
 def format_bench(r: dict) -> str:
     """A markdown table of a :func:`run_bench` result."""
     rows = [
-        f"{r['size']}, {r['frames']} frames, device {r['device']} ({r['threads']} threads), {r['encoder']}",
+        f"{r['size']}, {r['frames']} frames, device {r['device']} ({r['threads']} threads), {r['encoder']}, "
+        f"compile {r.get('compile', 'off')}",
         "",
         "| mode | fps end to end | decode ms | colour ms | network ms | encode ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -156,6 +159,7 @@ def format_bench(r: dict) -> str:
         )
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
+    rows += [f"note: {n}" for n in r.get("notes", [])]
     return "\n".join(rows)
 
 

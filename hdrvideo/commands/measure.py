@@ -155,7 +155,7 @@ def _choices(text: str, allowed, what: str) -> list[str]:
 
 def bench(
     *, input_path, size, frames, modes, device, weights, batch_size, preset, as_json, network, sizes, dtypes,
-    variants, seconds,
+    variants, seconds, compile_=None,
 ) -> None:  # fmt: skip
     """``hdrvideo bench``: end to end (null / fast / full), or the network alone (``network``)."""
     from .bench import DTYPES, MODES, VARIANTS, bench_network, format_bench, format_network, run_bench
@@ -173,7 +173,7 @@ def bench(
     chosen = tuple(_choices(modes, MODES, "--modes"))
     # the same settings, processor and network number format as convert builds by default
     settings = ConversionSettings(weights=str(weights) if weights else None, device=device, batch_size=batch_size,
-                                  preset=preset)  # fmt: skip
+                                  preset=preset, compile=compile_)  # fmt: skip
     try:
         if any(m != "null" for m in chosen):
             settings.with_(quality="fast").build_processor()  # a weights problem is one line, before any work

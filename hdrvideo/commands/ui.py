@@ -50,6 +50,10 @@ def conversion_options(live: bool = False):
                      show_default=live, help="Frames per batch (default: 8 on a GPU, 2 on a CPU)."),
         click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True,
                      help="Temporal stabilisation (scene-cut aware smoothing of calibration and gain)."),
+        click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]),
+                     help="Compile the colour stage and the network (TorchInductor; the first run at a frame "
+                          "size compiles, later runs load from ~/.cache/hdrvideo). auto: where a compiler "
+                          "works. Default: $HDRVIDEO_COMPILE, else auto."),
     ]  # fmt: skip
     if not live:
         options += [
@@ -62,7 +66,7 @@ def conversion_options(live: bool = False):
             click.option("--force", is_flag=True, help="Convert input that is already HDR."),
         ]  # fmt: skip
     names = ("weights", "transfer", "peak_nits", "codec", "crf", "preset", "device", "precision", "quality",
-             "batch_size", "temporal", "lookahead", "encoder", "force")  # fmt: skip
+             "batch_size", "temporal", "lookahead", "encoder", "force", "compile_")  # fmt: skip
 
     def decorate(f):
         @functools.wraps(f)
@@ -71,6 +75,7 @@ def conversion_options(live: bool = False):
 
             values = {k: kwargs.pop(k) for k in names if k in kwargs}
             values["temporal"] = values["temporal"] == "on"
+            values["compile"] = values.pop("compile_")
             if values["weights"] is not None:
                 values["weights"] = str(values["weights"])
             if live:

@@ -25,27 +25,17 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour
-from ..colour.ycbcr import (
-    chroma_downsample_420,
-    chroma_upsample_420,
-    dequantize,
-    quantize_planes,
-    rgb_to_ycbcr,
-    ycbcr_to_rgb,
-)
 from ..model import ExpandNet
-from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain, soft_shoulder
+from . import colour_stage
+from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain
+from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
+from .compiled import Compiled
 from .memory import keep_freed_memory
 
 __all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
 
-TRANSFERS = ("pq", "hlg")
-
 BAND_PIXELS = 1 << 16
 """Pixels per band of the colour stage on a CPU (64 K: 768 KiB per float32 RGB intermediate)."""
-
-LUMA_CODES_PER_UNIT = 876.0
-"""10-bit limited-range luma codes per unit of Y' (940 − 64, ITU-R BT.2100 Table 9)."""
 
 CPU_TILE = 512
 """Tile side (pixels) of the network's full-resolution branches on a CPU (exact: issue 2)."""
@@ -141,15 +131,6 @@ def _to_signal(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(scale)
 
 
-def encode_transfer(nits: torch.Tensor, transfer: str, peak_nits: float) -> torch.Tensor:
-    """BT.2020 display light (B, 3, H, W) in cd/m² → PQ (SMPTE ST 2084) or HLG (BT.2100) signal [0, 1]."""
-    if transfer == "pq":
-        return colour.pq_inverse_eotf(nits)
-    if transfer == "hlg":
-        return colour.hlg_oetf(colour.hlg_inverse_ootf(nits, peak_nits)).clamp(0, 1)
-    raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
-
-
 class FrameProcessor:
     """SDR frames → HDR frames (PQ or HLG, BT.2020, 10-bit Y'CbCr 4:2:0 planes).
 
@@ -162,6 +143,12 @@ class FrameProcessor:
     tile: tile size for the full-resolution branches (bounds memory); None: whole frames on a GPU
     (halved into tiles only if it runs out of memory), :data:`CPU_TILE` on a CPU.
     temporal: an optional :class:`TemporalHook`.
+    compile: run the colour stage of 8-bit frames as one compiled pass
+    (:func:`~hdrvideo.pipeline.colour_stage.fused_light`) and the network, where it runs in one
+    tile, compiled too (TorchInductor; see :mod:`hdrvideo.pipeline.compiled`). The first batch
+    pays the compilation (once per frame size; cached on disk); where no compiler works, the
+    eager path runs and :attr:`notes` says why. The codes are those of the eager path to within
+    one 10-bit code on a few samples per million (tests/test_compiled.py).
     """
 
     def __init__(
@@ -175,6 +162,7 @@ class FrameProcessor:
         tile: int | None = None,
         device: str | torch.device | None = None,
         temporal: TemporalHook | None = None,
+        compile: bool = False,
     ) -> None:
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
@@ -199,10 +187,25 @@ class FrameProcessor:
         # two 1080p frames, peak RSS 15.0 → 2.9 GB, and faster (36.8 → 23.3 s: the tiles stay in cache)
         self.tile = tile if tile is not None or self.device.type != "cpu" else CPU_TILE
         self.temporal = temporal
+        self._stage: tuple[tuple, colour_stage.StageConstants] | None = None
+        self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
+        fused = compile  # used for PQ from BT.1886 8-bit frames (see _process)
+        self._fused_light = Compiled(colour_stage.fused_light, self.device, self._note) if fused else None
+        self._fused_limit = Compiled(colour_stage.fused_limit, self.device, self._note) if fused else None
+        self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
+        self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         self._last_params: torch.Tensor | None = None
         self._pinned: torch.Tensor | None = None
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
-        self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
+
+    @property
+    def stage(self) -> colour_stage.StageConstants:
+        """The colour stage's constants for the current transfer and calibration."""
+        key = (self.transfer, self.cfg)
+        if self._stage is None or self._stage[0] != key:
+            c = self.cfg
+            self._stage = key, colour_stage.StageConstants(c.white_nits, c.knee_nits, c.peak_nits, self.transfer)
+        return self._stage[1]
 
     # -- stages ---------------------------------------------------------------------------
     def decode_sdr(self, signal: torch.Tensor) -> torch.Tensor:
@@ -229,6 +232,9 @@ class FrameProcessor:
         # channels-last: the layout oneDNN and cuDNN convolutions run fastest in (on the 2-core
         # CPU, 62 → 49 ms per 480×270 frame for the shipped model; the same numbers exactly)
         x = signal.to(self.model_dtype).contiguous(memory_format=torch.channels_last)
+        if self._net is not None and (self.tile is None or max(x.shape[-2:]) <= self.tile):
+            # one tile (the graph has no Python loop to trace), frame by frame (one static shape)
+            return torch.cat([self._net(x[i : i + 1]).float() for i in range(x.shape[0])])
         return self.model(x, tile=self.tile).float()
 
     @torch.no_grad()
@@ -239,33 +245,36 @@ class FrameProcessor:
             return signal.new_zeros(b, 1, h, w), signal.new_tensor([0.0, 1.0]).expand(b, 2)
         small = self._net_input_size(h, w)
         if small is None:
-            net_in, lin_in = signal, sdr_linear
+            raw, params = self._raw_gain(signal, sdr_linear, signal)
         else:
             net_in = F.interpolate(signal, size=small, mode="area")
-            lin_in = self.decode_sdr(net_in)
-        net = self.expand(net_in)
-        params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
-        if self.temporal is not None:
-            params = self.temporal.smooth_params(signal, params, confidence)
-        self._last_params = params[-1].detach()
-        if small is None:
-            raw = raw_log_gain(sdr_linear, net, params)
-        else:
+            raw, params = self._raw_gain(net_in, self.decode_sdr(net_in), signal)
             # the raw gain is smooth where it matters (inside clipped areas): carry it up
             # bilinearly; the edges come from the full-resolution SDR through the weight
-            raw = F.interpolate(raw_log_gain(lin_in, net, params), size=(h, w), mode="bilinear", align_corners=False)
+            raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
         if self.temporal is not None:
             raw = self.temporal.filter_gain(signal, raw)
         # the weight of *this* frame decides where light is added: filtering can never leave a trail
         gain = highlight_weight(signal, self.cfg) * raw
         return gain, params
 
+    def _raw_gain(
+        self, net_in: torch.Tensor, lin_in: torch.Tensor, signal: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network on net_in (B, 3, h, w) signal, lin_in its SDR linear → unweighted log gain
+        (B, 1, h, w) and the calibration (B, 2), smoothed by the temporal hook (which looks at
+        the full-resolution ``signal``)."""
+        net = self.expand(net_in)
+        params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
+        if self.temporal is not None:
+            params = self.temporal.smooth_params(signal, params, confidence)
+        self._last_params = params[-1].detach()
+        return raw_log_gain(lin_in, net, params), params
+
     @torch.no_grad()
     def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
         """SDR linear (B, 3, H, W) BT.709 relative and log gain → BT.2020 display light, cd/m²."""
-        nits709 = sdr_linear * torch.exp(log_gain) * self.cfg.white_nits
-        nits = colour.rgb_to_rgb(nits709, colour.BT709_TO_BT2020)
-        return soft_shoulder(nits, self.cfg.knee_nits, self.cfg.peak_nits)
+        return colour_stage.display_light(sdr_linear, log_gain, self.stage)
 
     def _sdr_and_gain(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sdr_linear = self.decode_sdr(signal)
@@ -353,10 +362,18 @@ class FrameProcessor:
 
     def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> HDRBatch:
         raw = self._upload(frames)
-        signal = _to_signal(raw)
-        _, _, h, w = signal.shape
+        _, h, w, _ = raw.shape
         if h % 2 or w % 2:
             raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
+        if (
+            raw.dtype == torch.uint8
+            and self.transfer == "pq"
+            and self.sdr_eotf == "bt1886"
+            and self._fused_light is not None
+            and self._fused_light.usable
+        ):
+            return self._process_fused(raw, keep_signal)
+        signal = _to_signal(raw)
         if raw.dtype == torch.uint8:  # exact for 8-bit input, and much cheaper than the EOTF
             sdr_linear = torch.take(self._decode_lut(), raw.permute(0, 3, 1, 2).long())
         else:
@@ -366,20 +383,49 @@ class FrameProcessor:
         del signal
         y, uv, hdr, stats = self._encode_bands(sdr_linear, gain, keep_signal)
         del sdr_linear, gain
-        y, uv, stats, params = self._download(y.to(torch.int16), uv.to(torch.int16), stats, params.float())
-        return HDRBatch(
-            y=y.view(np.uint16),
-            uv=uv.view(np.uint16),
-            max_cll=stats[:, 0],
-            max_fall=stats[:, 1],
-            params=params,
-            signal=hdr if keep_signal else None,
-        )
+        return self._finish(y.to(torch.int16), uv.to(torch.int16), stats, params, hdr)
+
+    def _finish(self, y, uv, stats, params, hdr) -> HDRBatch:
+        y, uv, stats, params = self._download(y, uv, stats, params.float())
+        return HDRBatch(y=y.view(np.uint16), uv=uv.view(np.uint16), max_cll=stats[:, 0], max_fall=stats[:, 1],
+                        params=params, signal=hdr)  # fmt: skip
+
+    def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> HDRBatch:
+        """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
+        at its own resolution, carried up, then :func:`~hdrvideo.pipeline.colour_stage.fused_light`
+        frame by frame (one compiled
+        graph per frame size, whatever the batch), with the 4:2:0 stencils between them eager
+        (:func:`~hdrvideo.pipeline.colour_stage.subsample`) and
+        :func:`~hdrvideo.pipeline.colour_stage.fused_limit` compiled. Where compiling fails, this batch runs the
+        same functions eagerly and the next ones take the banded eager path."""
+        b, h, w, _ = raw.shape
+        planar = raw.permute(0, 3, 1, 2).contiguous()  # vectorised loops need planes, not RGB triples
+        raw_gain = None
+        params = torch.tensor([0.0, 1.0], device=self.device).expand(b, 2)
+        if self.model is not None:
+            small = self._net_input_size(h, w)
+            signal = _to_signal(raw) if self.temporal is not None or small is None else None
+            net_in = signal if small is None else self._net_input(raw, small)
+            raw_gain, params = self._raw_gain(net_in, self.decode_sdr(net_in), signal)
+            if small is not None:
+                raw_gain = F.interpolate(raw_gain, size=(h, w), mode="bilinear", align_corners=False)
+            if self.temporal is not None:
+                raw_gain = self.temporal.filter_gain(signal, raw_gain)
+            del signal, net_in
+        parts = []
+        for i in range(b):
+            g = None if raw_gain is None else raw_gain[i : i + 1]
+            y, chroma, sig = self._fused_light(planar[i : i + 1], g, self.stage, self.cfg, keep_signal)
+            uv, rebuilt = colour_stage.subsample(y, chroma)
+            y, stats = self._fused_limit(y, rebuilt, self.stage.peak_signal)
+            parts.append((y.to(torch.int16), uv.to(torch.int16), stats, sig))
+        y, uv, stats, sig = (torch.cat(p) if p[0] is not None else None for p in zip(*parts, strict=True))
+        return self._finish(y, uv, stats, params, sig)
 
     def _encode_bands(
         self, sdr_linear: torch.Tensor, gain: torch.Tensor, keep_signal: bool
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Display light → PQ/HLG → Y'CbCr → 10-bit 4:2:0 codes, in bands of rows.
+        """The eager colour stage (:func:`~hdrvideo.pipeline.colour_stage.planes`) in bands of rows.
 
         Every step is per pixel (4:2:0 pairs rows inside a band of even height), so bands give the
         same codes as the whole frame; on a CPU they keep the dozen intermediates of this memory-
@@ -394,44 +440,22 @@ class FrameProcessor:
         peak_rgb = sdr_linear.new_empty(b, h, w) if self.transfer == "hlg" else None
         for r0 in range(0, h, band):
             r1 = min(h, r0 + band)
-            nits = self.to_display(sdr_linear[:, :, r0:r1], gain[:, :, r0:r1])
-            sig = encode_transfer(nits, self.transfer, self.cfg.peak_nits)
+            yb, cb, sig, top = colour_stage.planes(sdr_linear[:, :, r0:r1], gain[:, :, r0:r1], self.stage)
             if hdr is not None:
                 hdr[:, :, r0:r1] = sig
             if peak_rgb is not None:
-                peak_rgb[:, r0:r1] = nits.amax(dim=1)
-            ycc = rgb_to_ycbcr(sig, "bt2020")
-            yb, cb = quantize_planes(ycc[:, 0], chroma_downsample_420(ycc[:, 1:]), bits=10, limited=True)
+                peak_rgb[:, r0:r1] = top
             y[:, r0:r1] = yb
             uv[:, :, r0 // 2 : r1 // 2] = cb
         if peak_rgb is None:
             y, stats = self.limit_to_peak(y, uv)
         else:
-            stats = self._stats(peak_rgb)
+            stats = colour_stage.frame_stats(peak_rgb)
         return y, uv, hdr, stats
 
-    @staticmethod
-    def _stats(max_rgb: torch.Tensor) -> torch.Tensor:
-        """max(R, G, B) (B, H, W) in cd/m² → (B, 2): its max and mean over each frame."""
-        max_rgb = max_rgb.flatten(1)
-        return torch.stack((max_rgb.amax(1), max_rgb.mean(1)), dim=1)
-
     def limit_to_peak(self, y: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keep what a decoder reconstructs within the mastering peak, and measure it (PQ).
-
-        Chroma subsampling overshoots on saturated edges: R'G'B' rebuilt from 4:2:0 can exceed the
-        per-channel clamp made before it (on colour bars, up to 2,400 cd/m² in a 1,000 cd/m²
-        master). Every channel of a pixel is Y' plus a function of Cb and Cr, so lowering Y' by the
-        excess of its largest channel over PQ(peak) brings that pixel exactly to the peak, without
-        touching chroma or any other pixel. y (B, H, W) float luma codes, uv (B, 2, H/2, W/2)
-        codes → (the corrected luma codes, (B, 2) MaxCLL/MaxFALL inputs in cd/m²)."""
-        codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
-        top = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").amax(dim=1)
-        limit = float(colour.pq_inverse_eotf(torch.tensor(self.cfg.peak_nits, dtype=torch.float64)))
-        steps = torch.ceil(((top - limit) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
-        y = y - steps
-        top = top - steps / LUMA_CODES_PER_UNIT
-        return y, self._stats(colour.pq_eotf(top.clamp(0, 1)))
+        """:func:`~hdrvideo.pipeline.colour_stage.limit_to_peak` at this processor's peak."""
+        return colour_stage.limit_to_peak(y, uv, self.stage.peak_signal)
 
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""

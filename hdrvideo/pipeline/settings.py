@@ -9,6 +9,7 @@ and their :class:`~hdrvideo.media.encode.EncoderSettings` from
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -23,10 +24,26 @@ if TYPE_CHECKING:
 # torch, the model and the processor load when a processor is built: checking settings (and
 # reporting a bad one) takes no time
 
-__all__ = ["ConversionSettings", "SettingsError", "PRECISIONS", "QUALITIES", "pick_device", "network_dtype"]
+__all__ = [
+    "ConversionSettings",
+    "SettingsError",
+    "PRECISIONS",
+    "QUALITIES",
+    "COMPILE_MODES",
+    "compile_mode",
+    "pick_device",
+    "network_dtype",
+]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 QUALITIES = ("fast", "balanced", "full")  # processor.QUALITY_LONG_SIDE's keys
+COMPILE_MODES = ("auto", "on", "off")
+
+
+def compile_mode() -> str:
+    """The default of ``--compile``: ``$HDRVIDEO_COMPILE`` when it names a mode, else auto."""
+    mode = os.environ.get("HDRVIDEO_COMPILE", "auto").strip().lower()
+    return mode if mode in COMPILE_MODES else "auto"
 
 
 class SettingsError(ValueError):
@@ -75,7 +92,10 @@ class ConversionSettings:
     fast on a CPU), ``threads`` (torch threads, CPU). Processor: ``transfer`` (pq | hlg),
     ``peak_nits`` (cd/m², in (100, 10000]), ``batch_size`` (None: 8 on a GPU, 2 on a CPU),
     ``temporal`` and its ``lookahead`` (frames). Encoder: ``codec``, ``crf``, ``preset``,
-    ``encoder`` (pyav | ffmpeg). ``force``: convert input that is already HDR.
+    ``encoder`` (pyav | ffmpeg). ``force``: convert input that is already HDR. ``compile``
+    (:data:`COMPILE_MODES`; None: :func:`compile_mode`): auto compiles the colour stage and the
+    network where a compiler works (else runs eagerly, with a note), on requires a compiler, off
+    never compiles.
     """
 
     weights: str | None = None
@@ -93,6 +113,11 @@ class ConversionSettings:
     encoder: str = "pyav"
     force: bool = False
     threads: int | None = None
+    compile: str | None = None
+
+    @property
+    def compile_resolved(self) -> str:
+        return self.compile or compile_mode()
 
     def validate(self) -> ConversionSettings:
         """Check what can be checked before any work starts; → self. Raises :class:`SettingsError`."""
@@ -102,6 +127,8 @@ class ConversionSettings:
             raise SettingsError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.quality is not None and self.quality not in QUALITIES:
             raise SettingsError(f"--quality must be one of {', '.join(QUALITIES)}, got {self.quality!r}")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise SettingsError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if self.device:
             pick_device(self.device)
         try:
@@ -148,6 +175,13 @@ class ConversionSettings:
             model = load_model(self.weights, device=device, dtype=network_dtype(self.precision, device))
         except WeightsError as e:
             raise SettingsError(str(e)) from None
+        compile = self.compile_resolved != "off"
+        if self.compile_resolved == "on":
+            from .compiled import compiler_missing
+
+            missing = compiler_missing(torch.device(device))
+            if missing:
+                raise SettingsError(f"--compile on: {missing} (use --compile auto or off)")
         hook = None
         if self.temporal:
             from .temporal import TemporalConfig, TemporalFilter
@@ -155,6 +189,6 @@ class ConversionSettings:
             hook = TemporalFilter(TemporalConfig(lookahead=self.lookahead))
         try:
             return FrameProcessor(model, self.transfer, self.peak_nits, net_long_side=QUALITY_LONG_SIDE[quality],
-                                  tile=tile, temporal=hook)  # fmt: skip
+                                  tile=tile, temporal=hook, compile=compile)  # fmt: skip
         except ValueError as e:
             raise SettingsError(str(e)) from None
