@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -787,3 +788,92 @@ def test_one_picture_one_answer_image_mode_and_video_mode_agree(tmp_path):
     assert image.max() > 2.0  # the still is expanded (before: image mode gave exactly 1.0)
     assert abs(video.max() / image.max() - 1) < 0.10
     assert abs(np.median(video / np.maximum(image, 1e-4)) - 1) < 0.05
+
+
+def test_cpu_batches_are_sized_from_the_frame(tmp_path, monkeypatch):
+    """Issue 15 #12, the memory rule: on a CPU a batch holds at most CPU_BATCH_BYTES of
+    frame-sized work (1080p: 6 frames; 4K: 1, which kept the 4K portrait clip at 3.1–3.3 GB peak
+    RSS in fast and full mode, against 6.7 and 7.6 GB in batches of 5). Tested with the budget
+    scaled down to a 320×240 frame: convert and the processor both split, and say so."""
+    import hdrvideo.pipeline.processor as P
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+
+    assert P.cpu_batch_limit(1080, 1920) == 6 and P.cpu_batch_limit(2160, 3840) == 1
+    assert P.cpu_batch_limit(4320, 7680) == 1  # never below one frame
+    monkeypatch.setattr(P, "CPU_BATCH_BYTES", 2.5 * P.BYTES_PER_PIXEL * 320 * 240)  # two such frames
+    proc = P.FrameProcessor(None)
+    sizes: list[int] = []
+    real = proc._process
+    monkeypatch.setattr(proc, "_process", lambda frames, keep: sizes.append(len(frames)) or real(frames, keep))
+    out = proc.process(np.zeros((5, 240, 320, 3), np.uint8))
+    assert sizes == [2, 2, 1] and len(out) == 5
+    assert any("batches of 2 frames" in n for n in proc.notes)
+    sizes.clear()
+    clip = make_clip(tmp_path / "in.mp4", 320, 240, frames=7, audio=False)
+    r = convert_video(clip, tmp_path / "o.mkv", proc, EncoderSettings(preset="ultrafast"), batch_size=5)
+    assert r.frames == 7 and max(sizes) <= 2
+    assert any("batches of 2 frames" in n for n in r.notes), r.notes
+
+
+def _clip_with_subtitles(path: Path) -> Path:
+    """An MKV with H.264 video and two SRT cues (written with PyAV's subtitle encoder)."""
+    from av.subtitles.subtitle import SubtitleSet
+
+    from hdrvideo.media.encode import DEFAULT_ASS_HEADER
+
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        s = out.add_stream("subrip")
+        s.codec_context.time_base = Fraction(1, 1000)
+        s.codec_context.subtitle_header = DEFAULT_ASS_HEADER
+        s.metadata["language"] = "fra"
+        cues = [(100, 300, b"0,0,Default,,0,0,0,,Bonjour"), (500, 400, b"1,0,Default,,0,0,0,,Au revoir")]
+        for i in range(10):
+            img = np.full((48, 64, 3), 20 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for p in v.encode(frame):
+                out.mux(p)
+            for start, dur, text in cues:
+                if i == start // 100:
+                    pkt = s.codec_context.encode_subtitle(SubtitleSet.create(text, 0, dur, start))
+                    pkt.stream, pkt.time_base = s, Fraction(1, 1000)
+                    pkt.pts = pkt.dts = start
+                    pkt.duration = dur
+                    out.mux(pkt)
+        for p in v.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_text_subtitles_are_carried_into_mp4_as_mov_text(tmp_path, suffix):
+    """Issue 15 #10: MP4 and MOV cannot hold SRT; the cues go in as mov_text, with their times,
+    text and language, instead of being dropped."""
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    src = _clip_with_subtitles(tmp_path / "subs.mkv")
+    out = tmp_path / f"o{suffix}"
+    r = convert_video(src, out, FrameProcessor(None), EncoderSettings(preset="ultrafast"))
+    assert any("re-encoded as mov_text" in n for n in r.notes), r.notes
+    with av.open(str(out)) as c:
+        (s,) = c.streams.subtitles
+        assert s.codec_context.name == "mov_text" and s.metadata.get("language") == "fra"
+        cues = []
+        for pkt in c.demux(s):
+            if pkt.pts is None:
+                continue
+            subs = s.decode2(pkt)
+            if subs is not None:
+                text = b"".join(r.ass for r in subs.rects)
+                cues.append((round(float(pkt.pts * pkt.time_base), 2), round(float(pkt.duration * pkt.time_base), 2), text))
+    assert [(t, d) for t, d, _ in cues] == [(0.1, 0.3), (0.5, 0.4)]
+    assert b"Bonjour" in cues[0][2] and b"Au revoir" in cues[1][2]
+    # and an MKV keeps the SRT stream as it is
+    r = convert_video(src, tmp_path / "o.mkv", FrameProcessor(None), EncoderSettings(preset="ultrafast"), overwrite=True)
+    with av.open(str(tmp_path / "o.mkv")) as c:
+        assert [s.codec_context.name for s in c.streams.subtitles] in (["subrip"], ["srt"])

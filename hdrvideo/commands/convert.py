@@ -26,7 +26,7 @@ import numpy as np
 from ..media.decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
-from ..pipeline.processor import FrameProcessor
+from ..pipeline.processor import FrameProcessor, cpu_batch_limit
 from .jobs import ConvertError, check_job_info, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
@@ -149,15 +149,21 @@ def _run(
                 copied.append(label)
                 copy_streams.append(s)
                 continue
-            codec = writer.add_transcode(s) if s.type == "audio" else None
+            codec = writer.add_transcode(s)
             if codec is not None:
                 notes.append(f"{out.suffix} cannot hold {label}: re-encoded as {codec}")
                 copy_streams.append(s)
-                transcoded.append(s.index)
+                if s.type == "audio":  # decoded here; subtitle packets are re-encoded by the writer
+                    transcoded.append(s.index)
             else:
                 dropped.append(label)
     _copy_chapters(container, writer)
 
+    if processor.device.type == "cpu" and batch_size > cpu_batch_limit(height, width):
+        # the queues hold batches too: size them by the processor's rule (4K: one frame)
+        batch_size = cpu_batch_limit(height, width)
+        notes.append(f"{width}×{height} frames on a CPU: batches of {batch_size} frame{'s' if batch_size > 1 else ''} "
+                     f"to keep memory within budget (the look-ahead sees only those)")  # fmt: skip
     stop = threading.Event()
     to_proc = _Pipe(max(2, 2 * batch_size), stop)
     to_write = _Pipe(4, stop)

@@ -67,6 +67,19 @@ _MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
 _MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
 
 
+TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
+"""Subtitle decoders whose cues are text (carried into MP4/MOV as mov_text)."""
+
+DEFAULT_ASS_HEADER = (
+    b"[Script Info]\r\nScriptType: v4.00+\r\nPlayResX: 384\r\nPlayResY: 288\r\n\r\n[V4+ Styles]\r\n"
+    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
+    b"Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, "
+    b"MarginR, MarginV, Encoding\r\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,"
+    b"10,10,10,0\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\r\n"
+)
+"""The ASS header FFmpeg gives text subtitles that have none (its default style), for mov_text."""
+
+
 class EncodeError(Exception):
     """The output cannot be written: one clear line for the user."""
 
@@ -221,6 +234,7 @@ class HDRWriter:
         self._checked = time.monotonic()
         self._copied: dict[int, av.stream.Stream] = {}
         self._transcoded: dict[int, tuple[av.audio.AudioStream, av.AudioResampler]] = {}
+        self._subtitles: dict[int, tuple[av.subtitles.stream.SubtitleStream, av.stream.Stream]] = {}
 
     # -- streams copied from the input --------------------------------------------------------
     def add_copy(self, in_stream: av.stream.Stream) -> bool:
@@ -235,9 +249,13 @@ class HDRWriter:
         self._copied[in_stream.index] = out
         return True
 
-    def add_transcode(self, in_stream: av.audio.AudioStream) -> str | None:
-        """Re-encode an audio stream the container cannot hold as it is: FLAC for PCM sources
-        (lossless stays lossless), AAC otherwise. Returns the new codec's name, or None."""
+    def add_transcode(self, in_stream: av.stream.Stream) -> str | None:
+        """Re-encode a stream the container cannot hold as it is: audio as FLAC for PCM sources
+        (lossless stays lossless), AAC otherwise; text subtitles (SRT, ASS, WebVTT) in MP4 or
+        MOV as ``mov_text``, the only text format those carry. Returns the new codec's name, or
+        None (bitmap subtitles, or a container that takes neither)."""
+        if in_stream.type == "subtitle":
+            return self._add_mov_text(in_stream)
         src = in_stream.codec_context
         codec = "flac" if src.name.startswith("pcm_") else "aac"
         try:
@@ -254,6 +272,38 @@ class HDRWriter:
         self._transcoded[in_stream.index] = (out, resampler)
         return codec
 
+    def _add_mov_text(self, in_stream: av.subtitles.stream.SubtitleStream) -> str | None:
+        src = in_stream.codec_context
+        if self.container.format.name.split(",")[0] not in ("mov", "mp4") or src is None or src.name not in TEXT_SUBTITLES:
+            return None
+        try:
+            out = self.container.add_stream("mov_text")
+            out.codec_context.time_base = in_stream.time_base
+            # mov_text styles its text from an ASS header; SRT and WebVTT decoders bring none
+            out.codec_context.subtitle_header = src.subtitle_header or DEFAULT_ASS_HEADER
+        except (av.error.FFmpegError, ValueError, TypeError):
+            return None
+        for k in ("language", "title"):
+            if k in in_stream.metadata:
+                out.metadata[k] = in_stream.metadata[k]
+        self._subtitles[in_stream.index] = (in_stream, out)
+        return "mov_text"
+
+    def _mov_text(self, packet: av.Packet) -> av.Packet | None:
+        """A text subtitle packet decoded and encoded again as mov_text (None: nothing to show)."""
+        in_stream, out = self._subtitles[packet.stream.index]
+        try:
+            subs = in_stream.decode2(packet)
+            if subs is None:
+                return None
+            new = out.codec_context.encode_subtitle(subs)
+        except av.error.FFmpegError:
+            return None  # a damaged cue is skipped, as a player would
+        new.stream = out
+        new.time_base = in_stream.time_base
+        new.pts, new.dts, new.duration = packet.pts, packet.dts, packet.duration
+        return new
+
     def encode_audio(self, index: int, frame: av.AudioFrame | None) -> None:
         """Encode a decoded frame of transcoded input stream ``index`` (None flushes it)."""
         out, resampler = self._transcoded[index]
@@ -266,11 +316,17 @@ class HDRWriter:
                     self.container.mux(packet)
 
     def mux(self, packet: av.Packet) -> None:
-        """Write a packet of a copied stream (demuxer flush packets are skipped)."""
-        out = self._copied.get(packet.stream.index)
-        if out is None or packet.dts is None:
-            return
-        packet.stream = out
+        """Write a packet of a copied stream, or of a text subtitle stream carried as mov_text
+        (demuxer flush packets are skipped)."""
+        if packet.stream.index in self._subtitles and packet.dts is not None:
+            packet = self._mov_text(packet)
+            if packet is None:
+                return
+        else:
+            out = self._copied.get(packet.stream.index)
+            if out is None or packet.dts is None:
+                return
+            packet.stream = out
         if not self._started:  # the header waits for the video stream's rotation
             self._early.append(packet)
             return
