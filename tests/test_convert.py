@@ -820,7 +820,7 @@ def _clip_with_subtitles(path: Path) -> Path:
     """An MKV with H.264 video and two SRT cues (written with PyAV's subtitle encoder)."""
     from av.subtitles.subtitle import SubtitleSet
 
-    from hdrvideo.media.encode import DEFAULT_ASS_HEADER
+    from hdrvideo.media.subtitles import DEFAULT_ASS_HEADER
 
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=10, options={"preset": "ultrafast"})

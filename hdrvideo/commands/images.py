@@ -1,5 +1,6 @@
-"""Image mode: SDR photos → linear HDR images (OpenEXR half float, or Radiance .hdr), like the
-authors' expand.py but calibrated as video is (see :mod:`hdrvideo.pipeline.calibrate`).
+"""Image mode: SDR photos → HDR photos: linear OpenEXR (half float) or Radiance .hdr for a
+compositor, like the authors' expand.py but calibrated as video is (see
+:mod:`hdrvideo.pipeline.calibrate`); Ultra HDR JPEG (gain map) or 10-bit PQ/HLG AVIF for viewers.
 
 Output values are linear light in the input's BT.709 primaries, relative to SDR diffuse white
 (1.0 = SDR white = 203 cd/m² in the video path); expanded highlights go above 1.0, up to the peak
@@ -16,9 +17,17 @@ import numpy as np
 import torch
 
 from ..pipeline.processor import FrameProcessor, sdr_to_tensor
-from .jobs import HDR_OUTPUTS, IMAGE_INPUTS
+from .jobs import HDR_OUTPUTS, IMAGE_INPUTS, VIEWABLE_OUTPUTS
 
-__all__ = ["IMAGE_INPUTS", "HDR_OUTPUTS", "expand_image", "read_sdr_image", "write_hdr_image", "convert_images"]
+__all__ = [
+    "IMAGE_INPUTS",
+    "HDR_OUTPUTS",
+    "expand_image",
+    "read_sdr_image",
+    "write_hdr_image",
+    "write_viewable",
+    "convert_images",
+]
 
 
 
@@ -40,10 +49,37 @@ def read_sdr_image(path: Path) -> np.ndarray:
 
 
 @torch.no_grad()
-def expand_image(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) SDR RGB → (H, W, 3) float32 linear BT.709 HDR, 1.0 = SDR white. Any size."""
-    rel, _ = processor.relative_hdr(sdr_to_tensor(rgb[None], processor.device))
-    return np.ascontiguousarray(rel[0].permute(1, 2, 0).float().cpu().numpy())
+def expand_image(processor: FrameProcessor, rgb: np.ndarray, with_sdr: bool = False):
+    """(H, W, 3) SDR RGB → (H, W, 3) float32 linear BT.709 HDR, 1.0 = SDR white. Any size.
+    ``with_sdr``: → (HDR, the SDR linear it started from), both (H, W, 3)."""
+    rel, sdr = processor.relative_hdr(sdr_to_tensor(rgb[None], processor.device))
+    hdr = np.ascontiguousarray(rel[0].permute(1, 2, 0).float().cpu().numpy())
+    if not with_sdr:
+        return hdr
+    return hdr, np.ascontiguousarray(sdr[0].permute(1, 2, 0).float().cpu().numpy())
+
+
+def write_viewable(path: Path, src: Path, rgb: np.ndarray, processor: FrameProcessor) -> None:
+    """Expand ``rgb`` (the SDR photo ``src``) into an HDR photo viewers show: an Ultra HDR JPEG
+    (.jpg: the SDR as its base, untouched where ``src`` is a JPEG, our expansion as its gain
+    map) or a 10-bit AVIF (.avif: PQ or HLG, BT.2020, as the processor's transfer and peak)."""
+    from .. import colour
+
+    if path.suffix.lower() == ".avif":
+        from ..media.avif import write_avif
+
+        hdr = expand_image(processor, rgb)
+        t = torch.from_numpy(hdr).permute(2, 0, 1)[None] * processor.cfg.white_nits
+        nits = colour.rgb_to_rgb(t, colour.BT709_TO_BT2020).clamp(0, processor.cfg.peak_nits)[0].permute(1, 2, 0)
+        write_avif(path, nits.numpy(), processor.transfer, processor.cfg.peak_nits)
+        return
+    from ..media.gainmap import write_ultrahdr
+
+    if rgb.dtype != np.uint8:
+        raise ImageError(f"{src}: an Ultra HDR JPEG needs an 8-bit SDR photo, got 16 bits (write .avif or .exr)")
+    hdr, sdr = expand_image(processor, rgb, with_sdr=True)
+    base = src.read_bytes() if src.suffix.lower() in (".jpg", ".jpeg") else None
+    write_ultrahdr(path, rgb, sdr, hdr, base_jpeg=base)
 
 
 def write_hdr_image(path: Path, rgb: np.ndarray) -> None:
@@ -71,8 +107,12 @@ def write_hdr_image(path: Path, rgb: np.ndarray) -> None:
         raise
 
 
-def convert_images(inp: Path, out: Path, processor: FrameProcessor, overwrite: bool = False) -> list[Path]:
-    """One image to one HDR file, or a folder of images to a folder of .exr files."""
+def convert_images(
+    inp: Path, out: Path, processor: FrameProcessor, overwrite: bool = False, force: bool = False
+) -> list[Path]:
+    """One image to one HDR file (.exr, .hdr, Ultra HDR .jpg or .avif), or a folder of images
+    to a folder of .exr files. A gain-map JPEG is already HDR: refused unless ``force`` (its
+    SDR base is then what is expanded)."""
     if inp.is_dir():
         sources = sorted(p for p in inp.iterdir() if p.suffix.lower() in IMAGE_INPUTS)
         if not sources:
@@ -81,12 +121,26 @@ def convert_images(inp: Path, out: Path, processor: FrameProcessor, overwrite: b
         pairs = [(p, out / f"{p.stem}.exr") for p in sources]
     else:
         if out.suffix.lower() not in HDR_OUTPUTS:
-            raise ImageError(f"an image converts to .exr or .hdr, not {out.suffix or '(none)'!r}")
+            raise ImageError(f"an image converts to .exr, .hdr, .jpg (Ultra HDR) or .avif, not {out.suffix or '(none)'!r}")
+        if out.resolve() == inp.resolve():
+            raise ImageError(f"output is the input: {out}")
         pairs = [(inp, out)]
     for _, dst in pairs:
         if dst.exists() and not overwrite:
             raise ImageError(f"output exists: {dst} (use -y to overwrite)")
+    if not force:
+        from ..media.gainmap import read_gainmap_info
+
+        for src, _ in pairs:
+            gm = read_gainmap_info(src) if src.suffix.lower() in (".jpg", ".jpeg") else None
+            if gm is not None:
+                raise ImageError(f"{src} is already HDR (a gain-map JPEG, headroom ×{gm.headroom:.1f}); "
+                                 "use --force to expand its SDR base anyway")  # fmt: skip
     for src, dst in pairs:
         processor.reset()  # photos are independent
-        write_hdr_image(dst, expand_image(processor, read_sdr_image(src)))
+        rgb = read_sdr_image(src)
+        if dst.suffix.lower() in VIEWABLE_OUTPUTS:
+            write_viewable(dst, src, rgb, processor)
+        else:
+            write_hdr_image(dst, expand_image(processor, rgb))
     return [dst for _, dst in pairs]

@@ -19,6 +19,7 @@ from ..media.encode import CONTAINERS
 __all__ = [
     "IMAGE_INPUTS",
     "HDR_OUTPUTS",
+    "VIEWABLE_OUTPUTS",
     "ConvertError",
     "check_job",
     "check_job_info",
@@ -38,8 +39,10 @@ __all__ = [
 
 
 IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-HDR_OUTPUTS = {".exr", ".hdr"}
-"""Image mode (``convert``): SDR stills in, linear HDR stills out."""
+VIEWABLE_OUTPUTS = {".jpg", ".jpeg", ".avif"}
+"""HDR photos for viewers: Ultra HDR JPEG (gain map) and 10-bit AVIF."""
+HDR_OUTPUTS = {".exr", ".hdr"} | VIEWABLE_OUTPUTS
+"""Image mode (``convert``): SDR stills in, HDR stills out (linear for compositors, or viewable)."""
 
 
 class ConvertError(Exception):

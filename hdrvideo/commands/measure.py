@@ -89,20 +89,23 @@ def evaluate(
     long_side = QUALITY_LONG_SIDE[quality]
     paths = list(models) or [default_weights_path()]
     if pairs:
-        from ..training.graded import format_pairs_table, load_references, make_pairs, score_pairs
+        from ..training.graded import format_pairs_table, load_references, make_pairs, photo_pairs, score_pairs
         from ..training.grading import RENDERINGS
 
         chosen = tuple(r.strip() for r in renderings.split(",") if r.strip()) if renderings else RENDERINGS
         if not chosen or any(r not in RENDERINGS for r in chosen):
             raise UserError(f"--renderings takes a comma list of {', '.join(RENDERINGS)}, got {renderings!r}")
+        log = lambda m: click.echo(m, err=True)  # noqa: E731
         try:
-            refs = load_references(list(data), max_side, frames_per_clip, log=lambda m: click.echo(m, err=True))
+            refs = load_references(list(data), max_side, frames_per_clip, log=log)
+            photos = photo_pairs(list(data), max_side, log=log)
         except MediaError as e:
             raise UserError(str(e)) from None
-        if not refs:
-            raise UserError("no HDR references in --data (PQ/HLG videos, or held-out HDR stills)")
-        graded = make_pairs(refs, chosen, crf=crf)
-        say(f"{len(refs)} references × {len(chosen)} renderings = {len(graded)} pairs")
+        if not refs and not photos:
+            raise UserError("no HDR references in --data (PQ/HLG videos, held-out HDR stills, or gain-map photos)")
+        graded = make_pairs(refs, chosen, crf=crf) + photos
+        say(f"{len(refs)} references × {len(chosen)} renderings + {len(photos)} gain-map photos (real pairs) "
+            f"= {len(graded)} pairs")  # fmt: skip
         base = FrameProcessor(None, "pq", peak_nits, device=device)
         results = {"BT.2408 alone (no expansion)": score_pairs(base, graded, base)}
         for p in paths:

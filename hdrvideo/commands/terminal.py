@@ -41,21 +41,31 @@ def convert(
         or output.suffix.lower() in HDR_OUTPUTS
         or (input.is_dir() and not output.suffix)
     )
+    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UserError(f"--preview writes a .png or .jpg image, not {preview.suffix or '(none)'!r}")
     if image_mode:
         if not input.exists():
             raise UserError(f"input not found: {input}")
-        from .images import ImageError, convert_images
+        from .images import ImageError, convert_images, read_sdr_image
 
         processor = _processor(settings.with_(quality=settings.quality or "full", temporal=False), quiet)
         try:
-            written = convert_images(input, output, processor, overwrite=overwrite)
+            written = convert_images(input, output, processor, overwrite=overwrite, force=settings.force)
         except ImageError as e:
             raise UserError(str(e)) from None
         if not quiet:
             click.echo(f"wrote {len(written)} HDR image(s): {written[0]}{' …' if len(written) > 1 else ''}", err=True)
+        if preview is not None:  # of the (first) photo: SDR | HDR tone-mapped for SDR | stops added
+            from .preview import render_preview, write_preview
+
+            first = input if input.is_file() else next(p for p in sorted(input.iterdir()) if p.stem == written[0].stem)
+            try:
+                write_preview(preview, render_preview(processor, read_sdr_image(first)))
+            except (OSError, ImageError) as e:
+                raise UserError(f"cannot write the preview {preview}: {e}") from None
+            if not quiet:
+                click.echo(f"wrote preview {preview}", err=True)
         return
-    if preview is not None and preview.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise UserError(f"--preview writes a .png or .jpg image, not {preview.suffix or '(none)'!r}")
     try:  # bad input or output: one line at once, before torch and the model are loaded
         check_job(input, output, overwrite, settings.force)
     except (ConvertError, InputError) as e:

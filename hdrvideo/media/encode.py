@@ -33,6 +33,7 @@ import numpy as np
 
 from .decode import short_error
 from .light_level import cll_placeholder, content_light_level, patch_content_light_level
+from .subtitles import add_mov_text, to_mov_text
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
 
@@ -66,18 +67,6 @@ TRC = {"pq": 16, "hlg": 18}
 _MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
 _MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
 
-
-TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
-"""Subtitle decoders whose cues are text (carried into MP4/MOV as mov_text)."""
-
-DEFAULT_ASS_HEADER = (
-    b"[Script Info]\r\nScriptType: v4.00+\r\nPlayResX: 384\r\nPlayResY: 288\r\n\r\n[V4+ Styles]\r\n"
-    b"Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, "
-    b"Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, "
-    b"MarginR, MarginV, Encoding\r\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,"
-    b"10,10,10,0\r\n\r\n[Events]\r\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\r\n"
-)
-"""The ASS header FFmpeg gives text subtitles that have none (its default style), for mov_text."""
 
 
 class EncodeError(Exception):
@@ -272,37 +261,14 @@ class HDRWriter:
         self._transcoded[in_stream.index] = (out, resampler)
         return codec
 
-    def _add_mov_text(self, in_stream: av.subtitles.stream.SubtitleStream) -> str | None:
-        src = in_stream.codec_context
-        if self.container.format.name.split(",")[0] not in ("mov", "mp4") or src is None or src.name not in TEXT_SUBTITLES:
+    def _add_mov_text(self, in_stream: av.stream.Stream) -> str | None:
+        if self.container.format.name.split(",")[0] not in ("mov", "mp4"):
             return None
-        try:
-            out = self.container.add_stream("mov_text")
-            out.codec_context.time_base = in_stream.time_base
-            # mov_text styles its text from an ASS header; SRT and WebVTT decoders bring none
-            out.codec_context.subtitle_header = src.subtitle_header or DEFAULT_ASS_HEADER
-        except (av.error.FFmpegError, ValueError, TypeError):
+        out = add_mov_text(self.container, in_stream)
+        if out is None:
             return None
-        for k in ("language", "title"):
-            if k in in_stream.metadata:
-                out.metadata[k] = in_stream.metadata[k]
         self._subtitles[in_stream.index] = (in_stream, out)
         return "mov_text"
-
-    def _mov_text(self, packet: av.Packet) -> av.Packet | None:
-        """A text subtitle packet decoded and encoded again as mov_text (None: nothing to show)."""
-        in_stream, out = self._subtitles[packet.stream.index]
-        try:
-            subs = in_stream.decode2(packet)
-            if subs is None:
-                return None
-            new = out.codec_context.encode_subtitle(subs)
-        except av.error.FFmpegError:
-            return None  # a damaged cue is skipped, as a player would
-        new.stream = out
-        new.time_base = in_stream.time_base
-        new.pts, new.dts, new.duration = packet.pts, packet.dts, packet.duration
-        return new
 
     def encode_audio(self, index: int, frame: av.AudioFrame | None) -> None:
         """Encode a decoded frame of transcoded input stream ``index`` (None flushes it)."""
@@ -319,7 +285,7 @@ class HDRWriter:
         """Write a packet of a copied stream, or of a text subtitle stream carried as mov_text
         (demuxer flush packets are skipped)."""
         if packet.stream.index in self._subtitles and packet.dts is not None:
-            packet = self._mov_text(packet)
+            packet = to_mov_text(packet, *self._subtitles[packet.stream.index])
             if packet is None:
                 return
         else:

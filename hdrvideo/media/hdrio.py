@@ -189,6 +189,16 @@ def _is_sequence(files: list[Path]) -> bool:
     )
 
 
+def find_gainmap_photos(folder: str | Path) -> list[Path]:
+    """Gain-map JPEGs (Ultra HDR and the like) under a data folder: real SDR/HDR pairs."""
+    from .gainmap import is_gainmap_jpeg
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MediaError(f"not a folder: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg") and is_gainmap_jpeg(p))
+
+
 def find_media(folder: str | Path) -> tuple[list[Path], list[list[Path] | Path]]:
     """Walk a data folder: (HDR images, clips). A clip is an HDR video file, or a folder of EXR
     frames of one sequence (one name pattern, contiguous frame numbers, e.g. ``frame.0001.exr``)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from .decode import open_input
+from .gainmap import read_gainmap_info
 
 __all__ = ["describe", "format_description", "read_hdr10_metadata"]
 
@@ -46,7 +47,11 @@ def read_hdr10_metadata(container: av.container.InputContainer, max_frames: int 
         return out
     try:
         for i, frame in enumerate(container.decode(video=0)):
-            for sd in frame.side_data:
+            try:
+                side_data = list(frame.side_data)
+            except ValueError:  # a side-data type this PyAV does not know (a JPEG's ICC or XMP …)
+                side_data = []
+            for sd in side_data:
                 raw = bytes(sd)
                 name = str(sd.type).split(".")[-1]
                 if name == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
@@ -107,6 +112,16 @@ def describe(path: str | Path) -> dict:
         d.update(read_hdr10_metadata(container))
         trc = next((x["color_transfer"] for x in d["streams"] if x["type"] == "video"), "")
         d["hdr"] = "HDR10 (PQ)" if "PQ" in trc else "HLG" if "HLG" in trc else "SDR"
+        gm = read_gainmap_info(path) if path.suffix.lower() in (".jpg", ".jpeg") else None
+        if gm is not None:
+            d["gain_map"] = {
+                "base_size": list(gm.base_size),
+                "map_size": list(gm.map_size),
+                "gain_log2": [round(gm.gain_min, 4), round(gm.gain_max, 4)],
+                "hdr_capacity_log2": [round(gm.capacity_min, 4), round(gm.capacity_max, 4)],
+                "headroom": round(gm.headroom, 3),
+            }
+            d["hdr"] = f"Ultra HDR (gain map, headroom ×{gm.headroom:.2f})"
         return d
     finally:
         container.close()
@@ -135,6 +150,13 @@ def format_description(d: dict) -> str:
         lines.append(
             f"  mastering display: R{tuple(md['red'])} G{tuple(md['green'])} B{tuple(md['blue'])}"
             f" WP{tuple(md['white_point'])}, {md['min_luminance']}–{md['max_luminance']} cd/m²"
+        )
+    gm = d.get("gain_map")
+    if gm:
+        (bw, bh), (mw, mh) = gm["base_size"], gm["map_size"]
+        lines.append(
+            f"  gain map: {mw}×{mh} for a {bw}×{bh} SDR base; gain {gm['gain_log2'][0]}–{gm['gain_log2'][1]} stops, "
+            f"full HDR at {gm['hdr_capacity_log2'][1]} stops of headroom (×{gm['headroom']} SDR white)"
         )
     cl = d.get("content_light_level")
     if cl:

@@ -13,6 +13,10 @@ on the device with no CPU work per step:
 - equirectangular panoramas (width = 2 × height) are cropped in their middle band only, where
   they are not stretched.
 
+Gain-map photos (Ultra HDR JPEGs, e.g. from a phone) are real SDR/HDR pairs: :func:`load_photo_pairs`
+reads them (the base is the SDR, the base with its gain map at full headroom the HDR) and
+:class:`PairBank` draws crops of both, which training uses in place of some rendered inputs.
+
 Memory: 6 bytes per pixel (float16 RGB): 1,000 images at 1024×512 take 3 GB.
 """
 
@@ -27,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..media.hdrio import MediaError, find_media, read_hdr_image, read_hdr_video
+from ..media.hdrio import MediaError, find_gainmap_photos, find_media, read_hdr_image, read_hdr_video
 
-__all__ = ["Scene", "load_frames", "FrameBank"]
+__all__ = ["Scene", "load_frames", "FrameBank", "PhotoPair", "load_photo_pairs", "PairBank"]
 
 
 @dataclass
@@ -153,3 +157,65 @@ class FrameBank:
                 c = torch.rot90(c, int(r[i][5] * 4), dims=(-2, -1))
             out.append(c)
         return torch.stack(out)
+
+
+@dataclass
+class PhotoPair:
+    """A real pair: sdr (1, 3, H, W) float16 signal [0, 1] (the base's codes / 255, sRGB); hdr
+    (1, 3, H, W) float16 linear light, BT.709, 1 = SDR white."""
+
+    name: str
+    sdr: torch.Tensor
+    hdr: torch.Tensor
+
+
+def load_photo_pairs(
+    folders: list[str | Path], max_side: int = 1024, val_fraction: float = 0.1, log=print
+) -> tuple[list[PhotoPair], list[PhotoPair]]:
+    """Every gain-map photo under ``folders`` → (training pairs, held-out pairs), split by name
+    as :func:`load_frames` splits scenes."""
+    from ..media.gainmap import read_gainmap_pair
+
+    train: list[PhotoPair] = []
+    val: list[PhotoPair] = []
+    for folder in folders:
+        for p in find_gainmap_photos(folder):
+            try:
+                sdr, hdr = read_gainmap_pair(p)
+            except (OSError, ValueError, RuntimeError) as e:  # imagecodecs raises its own errors as these
+                log(f"skipping: {p}: {e}")
+                continue
+            pair = PhotoPair(p.name, _to_tensor([_fit(sdr.astype(np.float32) / 255, max_side)]),
+                             _to_tensor([_fit(hdr, max_side)]))  # fmt: skip
+            (val if held_out(p.name, val_fraction) else train).append(pair)
+    return train, val
+
+
+class PairBank:
+    """Real SDR/HDR pairs on ``device``; :meth:`sample` draws aligned crops of both."""
+
+    def __init__(self, pairs: list[PhotoPair], device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.sdr = [p.sdr.to(self.device) for p in pairs]
+        self.hdr = [p.hdr.to(self.device) for p in pairs]
+
+    def __len__(self) -> int:
+        return len(self.sdr)
+
+    def sample(self, n: int, crop: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ (SDR signal (n, 3, crop, crop), HDR (n, 3, crop, crop)), float32, random crops and flips."""
+        picks = torch.randint(len(self.sdr), (n,), generator=gen, device=self.device).tolist()
+        r = torch.rand(n, 3, generator=gen, device=self.device).tolist()
+        sdr, hdr = [], []
+        for i, k in enumerate(picks):
+            _, _, h, w = self.sdr[k].shape
+            size = min(crop, h, w)
+            y0, x0 = int(r[i][0] * (h - size + 1)), int(r[i][1] * (w - size + 1))
+            both = torch.cat((self.sdr[k], self.hdr[k]))[:, :, y0 : y0 + size, x0 : x0 + size].float()
+            if size != crop:
+                both = F.interpolate(both, size=(crop, crop), mode="bilinear", align_corners=False)
+            if r[i][2] < 0.5:
+                both = both.flip(-1)
+            sdr.append(both[0])
+            hdr.append(both[1])
+        return torch.stack(sdr), torch.stack(hdr)

@@ -6,7 +6,9 @@ Each step, on the device and with no CPU work per sample:
    twice);
 2. :class:`~.degrade.VirtualCamera` makes their SDR frames (one camera, or one SDR grade, per
    pair: :meth:`~.degrade.VirtualCamera.render`) and the reference light each was made from
-   (the scene for a camera, the HDR grade for a graded rendering);
+   (the scene for a camera, the HDR grade for a graded rendering); where the data holds
+   gain-map photos (real SDR/HDR pairs, :class:`~hdrvideo.training.data.PairBank`), a share
+   ``photo_prob`` of the samples is a crop of one instead (SDR: its base; reference: its HDR);
 3. the target is calibrated as ``convert`` calibrates: the reference is scaled so that, on the pixels
    the SDR exposed well, its log luminance matches the SDR decoded by BT.1886 (one factor per
    sample), then divided by :data:`TARGET_SCALE` (the sigmoid output 1.0 is 32× SDR white) and
@@ -29,7 +31,6 @@ TensorBoard (when installed) and ``curves.png``; the best weights go to ``best.s
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -37,17 +38,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
 from .. import colour
 from ..colour.pu21 import pu21_encode
+from ..media.hdrio import MediaError
 from ..model import ExpandNet, ExpandNetConfig, load_model, save_model
 from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
-from .data import FrameBank, load_frames
+from .data import FrameBank, PairBank, load_frames, load_photo_pairs
 from .degrade import CameraConfig, VirtualCamera
 from .evaluate import evaluate
+from .runlog import RunLog, plot_curves  # noqa: F401 - plot_curves re-exported
 
 __all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
 
@@ -71,6 +73,7 @@ class TrainConfig:
     highlight_boost: float = 4.0
     over_weight: float = 2.0
     graded_prob: float = 0.5
+    photo_prob: float = 0.25  # share of samples taken from gain-map photos, when the data has any
     model: ExpandNetConfig = field(default_factory=ExpandNetConfig)
     val_every: int = 250
     ckpt_every: int = 250
@@ -142,73 +145,31 @@ def temporal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 # -- logging ----------------------------------------------------------------------------------
 
 
-def plot_curves(rows: list[dict], path: Path) -> None:
-    """Loss (left) and validation PU21-PSNR (right) against step, as a PNG (OpenCV drawing)."""
-    import cv2
-
-    img = np.full((360, 960, 3), 255, np.uint8)
-    series = [
-        ("train loss", [(r["step"], r["loss"]) for r in rows if r.get("loss") not in (None, "")]),
-        ("val PU21-PSNR dB", [(r["step"], r["val_psnr"]) for r in rows if r.get("val_psnr") not in (None, "")]),
-    ]
-    for k, (title, pts) in enumerate(series):
-        x0, y0, w, h = 60 + k * 480, 30, 400, 290
-        cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), (0, 0, 0), 1)
-        cv2.putText(img, title, (x0 + 5, y0 - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
-        if len(pts) < 1:
-            continue
-        xs, ys = np.array([p[0] for p in pts], float), np.array([float(p[1]) for p in pts])
-        lo, hi = float(ys.min()), float(ys.max())
-        hi = hi if hi > lo else lo + 1
-        sx = (xs - xs.min()) / max(1.0, xs.max() - xs.min()) * w + x0
-        sy = y0 + h - (ys - lo) / (hi - lo) * h
-        cv2.polylines(img, [np.stack([sx, sy], 1).astype(np.int32)], False, (200, 80, 0), 2)
-        for v, yy in ((hi, y0 + 12), (lo, y0 + h - 4)):
-            cv2.putText(img, f"{v:.3g}", (x0 - 55, yy), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-        cv2.putText(
-            img, f"step {int(xs.max())}", (x0 + w - 90, y0 + h + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0,) * 3, 1
-        )
-    tmp = path.with_name(path.stem + ".tmp.png")
-    cv2.imwrite(str(tmp), img)
-    tmp.replace(path)
-
-
-class _Log:
-    def __init__(self, out: Path, enabled: bool) -> None:
-        self.enabled = enabled
-        self.path = out / "log.csv"
-        self.rows: list[dict] = []
-        self.fields = ["step", "loss", "temporal", "lr", "samples_per_s", "val_psnr", "val_psnr_clipped", "val_ssim"]
-        if enabled and self.path.exists():
-            with open(self.path) as f:
-                self.rows = [{k: (float(v) if v else "") for k, v in r.items()} for r in csv.DictReader(f)]
-        self.tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(out / "tensorboard"))
-            except ImportError:
-                print("tensorboard is not installed: logging to log.csv and curves.png only")
-
-    def write(self, row: dict, upto: int | None = None) -> None:
-        if not self.enabled:
-            return
-        if upto is not None:  # a resumed run drops rows past its checkpoint
-            self.rows = [r for r in self.rows if int(r["step"]) <= upto]
-        self.rows.append(row)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            wr = csv.DictWriter(f, self.fields)
-            wr.writeheader()
-            wr.writerows({k: r.get(k, "") for k in self.fields} for r in self.rows)
-        tmp.replace(self.path)
-        if self.tb is not None:
-            for k, v in row.items():
-                if k != "step" and v not in ("", None):
-                    self.tb.add_scalar(k, float(v), int(row["step"]))
-            self.tb.flush()
-        plot_curves(self.rows, self.path.with_name("curves.png"))
+def _inputs(
+    bank: FrameBank | None,
+    pair_bank: PairBank | None,
+    camera: VirtualCamera,
+    photo_prob: float,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's inputs: (SDR signal, reference light), both (2B, 3, crop, crop), frames in pairs
+    (t, t+1). Rendered from the frame bank, with a share ``photo_prob`` of the pairs replaced by
+    a real photo pair (its crop twice: a still)."""
+    b, c = cfg.batch_size, cfg.crop
+    if bank is not None:
+        signal, reference = camera.render(bank.sample(b, c, gen).flatten(0, 1), gen, group=2)
+    else:
+        signal = reference = torch.zeros(2 * b, 3, c, c, device=device)
+    if pair_bank is not None and photo_prob > 0:
+        real = (torch.rand(b, generator=gen, device=device) < photo_prob).nonzero().flatten()
+        if len(real):
+            sdr, hdr = pair_bank.sample(len(real), c, gen)
+            idx = torch.stack((2 * real, 2 * real + 1), 1).flatten()
+            signal = signal.index_copy(0, idx, sdr.repeat_interleave(2, 0))
+            reference = reference.index_copy(0, idx, hdr.repeat_interleave(2, 0))
+    return signal, reference
 
 
 def _save_checkpoint(path: Path, model: ExpandNet, opt, sched, step: int, cfg: TrainConfig, best: float) -> None:
@@ -259,14 +220,22 @@ def train(cfg: TrainConfig, log=print) -> dict:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
 
     t_load = time.perf_counter()
-    scenes, val = load_frames(
-        cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=log if main else (lambda *_: None)
-    )
-    bank = FrameBank(scenes, device)
+    quiet_log = log if main else (lambda *_: None)
+    photos, _ = load_photo_pairs(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
+    try:
+        scenes, val = load_frames(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
+    except MediaError:
+        if not photos:
+            raise
+        scenes, val = [], []
+    bank = FrameBank(scenes, device) if scenes else None
+    pair_bank = PairBank(photos, device) if photos else None
+    photo_prob = 1.0 if bank is None else cfg.photo_prob if pair_bank is not None else 0.0
     if main:
-        n_frames = sum(len(f) for f in bank.frames)
+        n_frames = sum(len(f) for f in bank.frames) if bank is not None else 0
         log(
             f"data: {len(scenes)} training scenes ({n_frames} frames), {len(val)} held out, "
+            f"{len(photos)} gain-map photos (real pairs, {photo_prob:.0%} of samples), "
             f"loaded in {time.perf_counter() - t_load:.1f} s onto {device}"
         )
 
@@ -307,7 +276,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     camera = VirtualCamera(CameraConfig(graded_prob=cfg.graded_prob))
     gen = torch.Generator(device=device)
-    logger = _Log(out, main)
+    logger = RunLog(out, main)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
@@ -321,10 +290,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 log(f"time limit reached at step {step}")
             break
         gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
-        pairs = bank.sample(cfg.batch_size, cfg.crop, gen)  # (B, 2, 3, c, c)
-        flat = pairs.flatten(0, 1)
-        signal, reference = camera.render(flat, gen, group=2)
-        target = compute_targets(reference, torch.ones(len(flat), device=device), signal)
+        signal, reference = _inputs(bank, pair_bank, camera, photo_prob, cfg, gen, device)
+        target = compute_targets(reference, torch.ones(len(signal), device=device), signal)
         x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
         with autocast:
             pred = net(x).float()
