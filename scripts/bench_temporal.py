@@ -3,6 +3,10 @@ mapping, on generated clips (noise + H.264) and on a real SDR clip; cut settling
 cost of the temporal stage per 1080p frame.
 
     python scripts/bench_temporal.py [--weights W] [--real ../shared/data/sdr-video/sample.mp4]
+        [--noise 1,2,3,4] [--crf 26] [--size 192x112] [--kinds static,moving,fade,away] [--quick]
+
+--noise takes a list: each generated clip is measured at each sensor-noise σ (8-bit codes).
+--quick skips the cut, trail and cost measurements.
 
 Run from the repository root (it borrows the test clip generator from tests/media.py).
 """
@@ -63,12 +67,20 @@ def main() -> None:
     ap.add_argument("--weights", help="default: the shipped model")
     ap.add_argument("--real", type=Path, help="a real SDR clip to measure as well")
     ap.add_argument("--lookahead", type=int, default=4)
+    ap.add_argument("--noise", default="2", help="comma list of sensor-noise σ, 8-bit codes")
+    ap.add_argument("--crf", type=int, default=26, help="H.264 CRF of the generated clips")
+    ap.add_argument("--size", default="192x112", help="WxH of the generated clips")
+    ap.add_argument("--kinds", default="static,moving,fade,away")
+    ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.weights, device="cpu")
+    w, h = map(int, args.size.split("x"))
     rows = []
-    for kind in ("static", "moving", "fade", "away"):
-        rows.append((kind, figures(model, temporal_clip(kind), args.lookahead)))
+    for sigma in [float(x) for x in args.noise.split(",")]:
+        for kind in args.kinds.split(","):
+            clip = temporal_clip(kind, w=w, h=h, noise=sigma, crf=args.crf)
+            rows.append((f"{kind}, σ {sigma:g}, CRF {args.crf}", figures(model, clip, args.lookahead)))
     if args.real is not None:
         rows.append((args.real.name, figures(model, read_clip(args.real, 48), args.lookahead)))
     keys = list(rows[0][1])
@@ -76,6 +88,8 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(keys))
     for name, r in rows:
         print(f"| {name} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
+    if args.quick:
+        return
 
     # cut: frame-mean luma of the new scene's first frame vs its settled value
     cut = temporal_clip("cut")

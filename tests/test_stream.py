@@ -334,3 +334,35 @@ def test_a_receiver_joining_late_with_default_probing_starts_within_seconds():
     th.join(10)
     assert not r.failed
     assert got.get("first_frame_s", 99) < 3.0, got
+
+
+def test_network_on_every_kth_frame(tiny_model, monkeypatch):
+    """Issue 13: where the network cannot run on every frame in real time, it runs on every k-th
+    and its output is carried between; k comes from the measured times."""
+    from hdrvideo.commands.stream import MAX_NET_EVERY, choose_net_every
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    proc = FrameProcessor(tiny_model, "pq", net_long_side=64)
+    calls = []
+    real = proc.expand
+    monkeypatch.setattr(proc, "expand", lambda x: calls.append(x.shape) or real(x))
+    frames = np.random.default_rng(3).integers(0, 256, (7, 72, 128, 3), dtype=np.uint8)
+    frames[:, 10:40, 20:80] = 255
+    proc.net_every = 3
+    out = [proc.process(frames[i : i + 1]) for i in range(7)]
+    assert len(calls) == 3  # frames 0, 3 and 6
+    # a carried frame is the current frame's SDR with the network frame's output: identical
+    # to per-frame processing when the picture did not change
+    same = FrameProcessor(tiny_model, "pq", net_long_side=64)
+    assert np.array_equal(same.process(frames[:1]).y, out[0].y)
+    proc.reset()
+    calls.clear()
+    a, b = proc.process(frames[:1]), proc.process(frames[:1])
+    assert len(calls) == 1 and np.array_equal(a.y, b.y)
+    proc.reset()
+    assert proc._net_cache is None
+    # the choice: every frame where it keeps up, every k-th where it does not, at most MAX_NET_EVERY
+    assert choose_net_every(proc, 128, 72, fps=0.01) is None and proc.net_every == 1
+    note = choose_net_every(proc, 128, 72, fps=100_000.0)
+    assert proc.net_every == MAX_NET_EVERY and f"every {MAX_NET_EVERY}th frame" in note
+    assert choose_net_every(FrameProcessor(None), 128, 72, fps=100_000.0) is None

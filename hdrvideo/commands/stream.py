@@ -30,6 +30,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
 from ..media.decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
@@ -286,6 +287,8 @@ def run_stream(
         width, height = info.padded_size
         try:
             processor.process(np.zeros((1, height, width, 3), np.uint8))
+            rate = float(info.rate or (Fraction(opts.framerate) if opts.framerate else 30))
+            net_note = choose_net_every(processor, width, height, rate)
         except Exception as e:  # noqa: BLE001 - e.g. out of memory for this frame size: one line
             raise StreamError(f"cannot process {width}×{height} frames: {type(e).__name__}: {e}") from None
         processor.reset()
@@ -295,10 +298,54 @@ def run_stream(
             info = _probe(container, opts)
         if on_start is not None:
             on_start(info)
-        return _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy)
+        report = _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy)
+        if net_note:
+            report.notes.insert(0, net_note)
+        return report
     finally:
         if not any(t.is_alive() for t in busy):  # never free the demuxer under a reading thread
             container.close()
+
+
+FRAME_SHARE = 0.7
+"""Share of a frame interval the processor may take (decoding and encoding run beside it)."""
+
+MAX_NET_EVERY = 8
+
+
+def choose_net_every(processor: FrameProcessor, width: int, height: int, fps: float) -> str | None:
+    """Run the network on every k-th frame where it cannot run on each in real time: k from the
+    measured time of the whole processor and of the network alone on this frame size, so that
+    their mean per frame fits :data:`FRAME_SHARE` of the frame interval. Sets
+    ``processor.net_every``; → a note for the report, or None when every frame gets the network."""
+    if processor.model is None or fps <= 0:
+        return None
+    frame = np.zeros((1, height, width, 3), np.uint8)
+    frame[:, height // 4 : height // 2, width // 4 : width // 2] = 255  # a highlight: the gain path runs
+    h, w = processor._net_input_size(height, width) or (height, width)
+    x = torch.rand(1, 3, h, w, device=processor.device)
+
+    def median_s(fn) -> float:
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            fn()
+            if processor.device.type == "cuda":
+                torch.cuda.synchronize(processor.device)
+            times.append(time.perf_counter() - t)
+        return sorted(times)[1]
+
+    processor.net_every = 1
+    t_all = median_s(lambda: processor.process(frame))
+    t_net = min(t_all, median_s(lambda: processor.expand(x)))
+    budget = FRAME_SHARE / fps
+    if t_all <= budget:
+        return None
+    spare = budget - (t_all - t_net)
+    k = MAX_NET_EVERY if spare <= 0 else min(MAX_NET_EVERY, max(2, math.ceil(t_net / spare)))
+    processor.net_every = k
+    return (f"the network runs on every {k}th frame and its output is carried between (measured: network "
+            f"{1000 * t_net:.0f} ms, the rest {1000 * (t_all - t_net):.0f} ms per frame, for {fps:g} fps)")  # fmt: skip
 
 
 def _probe(container, opts: StreamOptions) -> VideoInfo:

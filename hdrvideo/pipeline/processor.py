@@ -209,6 +209,8 @@ class FrameProcessor:
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         self._last_params: torch.Tensor | None = None
+        self.net_every = 1  # run the network on every k-th frame and carry its output between (stream)
+        self._net_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (frames since, net, params)
         self._pinned: torch.Tensor | None = None
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
 
@@ -278,8 +280,25 @@ class FrameProcessor:
         """The network on net_in (B, 3, h, w) signal, lin_in its SDR linear → unweighted log gain
         (B, 1, h, w) and the calibration (B, 2), smoothed by the temporal hook (which looks at
         the full-resolution ``signal``)."""
+        cache = self._net_cache
+        if (
+            self.net_every > 1
+            and net_in.shape[0] == 1
+            and cache is not None
+            and cache[0] < self.net_every - 1
+            and cache[1].shape == net_in.shape
+        ):
+            # between network frames: its last output and calibration, against this frame's SDR
+            # (the light gate of this frame still decides where light is added)
+            self._net_cache = (cache[0] + 1, cache[1], cache[2])
+            net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
+            if self.temporal is not None:
+                params = self.temporal.smooth_params(signal, params, confidence)
+            return raw_log_gain(lin_in, net, params), params
         net = self.expand(net_in)
         params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
+        if self.net_every > 1 and net_in.shape[0] == 1:
+            self._net_cache = (0, net, params)
         if self.temporal is not None:
             params = self.temporal.smooth_params(signal, params, confidence)
         self._last_params = params[-1].detach()
@@ -481,5 +500,6 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""
         self._last_params = None
+        self._net_cache = None
         if self.temporal is not None and hasattr(self.temporal, "reset"):
             self.temporal.reset()
