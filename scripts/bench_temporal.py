@@ -4,6 +4,7 @@ cost of the temporal stage per 1080p frame.
 
     python scripts/bench_temporal.py [--weights W] [--real ../shared/data/sdr-video/sample.mp4]
         [--noise 1,2,3,4] [--crf 26] [--size 192x112] [--kinds static,moving,fade,away] [--quick]
+        [--net-long-side 480]
 
 --noise takes a list: each generated clip is measured at each sensor-noise σ (8-bit codes).
 --quick skips the cut, trail and cost measurements.
@@ -47,11 +48,12 @@ def read_clip(path: Path, frames: int, long_side: int = 320) -> np.ndarray:
     return np.stack(out)
 
 
-def figures(model, frames: np.ndarray, lookahead: int) -> dict:
+def figures(model, frames: np.ndarray, lookahead: int, net_long_side: int | None = None) -> dict:
     base = flicker(render_luma(FrameProcessor(None, "pq"), frames))
-    off = flicker(render_luma(FrameProcessor(model, "pq"), frames))
+    off = flicker(render_luma(FrameProcessor(model, "pq", net_long_side=net_long_side), frames))
     hook = TemporalFilter(TemporalConfig(lookahead=lookahead))
-    on = flicker(render_luma(FrameProcessor(model, "pq", temporal=hook), frames, batch=max(4, lookahead + 1)))
+    proc = FrameProcessor(model, "pq", net_long_side=net_long_side, temporal=hook)
+    on = flicker(render_luma(proc, frames, batch=max(4, lookahead + 1)))
     return {
         "flicker on/off": on[0] / off[0],
         "flicker on/BT.2408": on[0] / base[0],
@@ -72,6 +74,7 @@ def main() -> None:
     ap.add_argument("--size", default="192x112", help="WxH of the generated clips")
     ap.add_argument("--kinds", default="static,moving,fade,away")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--net-long-side", type=int, help="run the network at this long side (480: fast mode)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_model(args.weights, device="cpu")
@@ -80,7 +83,7 @@ def main() -> None:
     for sigma in [float(x) for x in args.noise.split(",")]:
         for kind in args.kinds.split(","):
             clip = temporal_clip(kind, w=w, h=h, noise=sigma, crf=args.crf)
-            rows.append((f"{kind}, σ {sigma:g}, CRF {args.crf}", figures(model, clip, args.lookahead)))
+            rows.append((f"{kind}, σ {sigma:g}, CRF {args.crf}", figures(model, clip, args.lookahead, args.net_long_side)))
     if args.real is not None:
         rows.append((args.real.name, figures(model, read_clip(args.real, 48), args.lookahead)))
     keys = list(rows[0][1])
