@@ -157,6 +157,9 @@ def test_gainmap_photos_in(tmp_path):
     gm = read_gainmap_info(photo)
     assert gm.base_size == (3072, 4080) and gm.map_size == (768, 1020)
     assert abs(gm.headroom - 2.10) < 0.01
+    # info describes it (its JPEG carries side data PyAV has no name for: that once was a traceback)
+    r = CliRunner().invoke(main, ["info", str(photo)])
+    assert r.exit_code == 0 and "Ultra HDR (gain map, headroom ×2.10)" in r.output and "768×1020" in r.output
     r = CliRunner().invoke(main, ["convert", str(photo), str(tmp_path / "o.exr")])
     assert r.exit_code == 1 and "already HDR (a gain-map JPEG" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o.exr").exists()
