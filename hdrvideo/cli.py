@@ -159,6 +159,8 @@ def info(file, as_json):
               help="Weight of the penalty on light predicted where the target is not above SDR white.")
 @click.option("--graded-prob", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of inputs made by an SDR grade (BT.2446, filmic, gamut, saturation) instead of a camera.")
+@click.option("--recurrent", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Train the recurrent variant with this many state channels (widens --init's model; 0: per frame).")
 @click.option("--photo-prob", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of samples taken from gain-map photos (Ultra HDR JPEGs in --data: real SDR/HDR pairs).")
 @click.option("--widths", help="Architecture: local,local_out,mid,glob,fuse[,mid_depth] (default 64,128,64,64,64,4).")

@@ -16,6 +16,14 @@ Their features are concatenated (local, mid, global: 256 channels) and fused by 
 convolutions and a sigmoid. Every ``X.0`` layer is a convolution followed by SELU, so the state
 dict has exactly the authors' key names and loads their published ``weights.pth`` unchanged.
 
+The **recurrent variant** (``temporal_width`` > 0; selected by the weights file) adds a fourth,
+causal branch for video: the frame scaled down :data:`TEMPORAL_SCALE`× (area), two 3×3 convolutions
+and a convolutional GRU whose state (B, C_t, H/8, W/8) is carried from frame to frame; the state,
+carried up bilinearly, joins the fused features. Started from a per-frame model with its new
+inputs to the fusion at zero (:func:`widen_to_recurrent`), it gives that model's output exactly
+until training teaches it to use the state. ``forward(x, state=h, return_state=True)`` →
+``(y, h')``; without ``state`` it starts from zeros (a first frame, or a still).
+
 Because the full-resolution branches only see 8 pixels around each output pixel, the frame can be
 processed in overlapping tiles (``tile=``) with the global vector still computed from the whole
 frame: with an overlap of at least 8 px the tiled result equals the full-frame one up to float
@@ -32,7 +40,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ExpandNet", "ExpandNetConfig", "load_model", "save_model", "default_weights_path"]
+__all__ = [
+    "ExpandNet",
+    "ExpandNetConfig",
+    "ConvGRUCell",
+    "load_model",
+    "save_model",
+    "default_weights_path",
+    "widen_to_recurrent",
+]
+
+TEMPORAL_SCALE = 8
+"""The recurrent branch works at 1/8 of the network's input resolution."""
 
 GLOBAL_SIZE = 256
 """Side of the square frame the global branch sees (the authors' value)."""
@@ -52,6 +71,7 @@ class ExpandNetConfig:
     glob_width: int = 64
     fuse_width: int = 64
     mid_depth: int = 4  # dilated 3×3 convolutions in mid_net (receptive radius 2 px each)
+    temporal_width: int = 0  # channels of the recurrent branch's state; 0: a per-frame network
 
     @classmethod
     def from_dict(cls, d: dict) -> ExpandNetConfig:
@@ -60,6 +80,20 @@ class ExpandNetConfig:
 
 def _layer(c_in: int, c_out: int, k: int, stride: int = 1, pad: int = 0, dil: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, k, stride, pad, dil), nn.SELU(inplace=True))
+
+
+class ConvGRUCell(nn.Module):
+    """A convolutional GRU (3×3 gates): x (B, C_in, h, w) and state (B, C, h, w) → new state."""
+
+    def __init__(self, c_in: int, c: int) -> None:
+        super().__init__()
+        self.gates = nn.Conv2d(c_in + c, 2 * c, 3, 1, 1)
+        self.cand = nn.Conv2d(c_in + c, c, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        z, r = torch.sigmoid(self.gates(torch.cat((x, h), 1))).chunk(2, 1)
+        n = torch.tanh(self.cand(torch.cat((x, r * h), 1)))
+        return (1 - z) * h + z * n
 
 
 class ExpandNet(nn.Module):
@@ -82,6 +116,11 @@ class ExpandNet(nn.Module):
         glob = [_layer(3, c.glob_width, 3, 2, 1)] + [_layer(c.glob_width, c.glob_width, 3, 2, 1) for _ in range(5)]
         self.glob_net = nn.Sequential(*glob, nn.Conv2d(c.glob_width, c.glob_width, 4, 1, 0))
         fused = c.local_out + c.mid_width + c.glob_width
+        if c.temporal_width > 0:
+            tw = c.temporal_width
+            self.temporal_in = nn.Sequential(_layer(3, tw, 3, 1, 1), _layer(tw, tw, 3, 1, 1))
+            self.temporal_gru = ConvGRUCell(tw, tw)
+            fused += tw
         self.end_net = nn.Sequential(_layer(fused, c.fuse_width, 1), nn.Conv2d(c.fuse_width, 3, 1), nn.Sigmoid())
 
     # -- pieces -----------------------------------------------------------------------------
@@ -90,26 +129,55 @@ class ExpandNet(nn.Module):
         small = F.interpolate(x, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", align_corners=False)
         return self.glob_net(small)
 
-    def fuse(self, x: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
-        """Full-resolution branches on x (B, 3, h, w), fused with glob (B, C, 1, 1) → (B, 3, h, w)."""
+    @property
+    def recurrent(self) -> bool:
+        return self.config.temporal_width > 0
+
+    def temporal_state(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+        """The recurrent branch: (B, 3, H, W) input and the previous state (or None: zeros) →
+        the new state (B, C_t, ⌈H/8⌉, ⌈W/8⌉)."""
+        size = (max(1, -(-x.shape[-2] // TEMPORAL_SCALE)), max(1, -(-x.shape[-1] // TEMPORAL_SCALE)))
+        feat = self.temporal_in(F.adaptive_avg_pool2d(x, size))
+        if state is None or state.shape != feat.shape:
+            state = torch.zeros_like(feat)
+        return self.temporal_gru(feat, state.to(feat.dtype))
+
+    def fuse(self, x: torch.Tensor, glob: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Full-resolution branches on x (B, 3, h, w), fused with glob (B, C, 1, 1) and, in the
+        recurrent variant, the state carried up to this region (B, C_t, h, w) → (B, 3, h, w)."""
         local = self.local_net(x)
         mid = self.mid_net(x)
         b, _, h, w = local.shape
         g = glob.expand(b, glob.shape[1], h, w)
-        return self.end_net(torch.cat((local, mid, g), dim=1))
+        parts = (local, mid, g) if context is None else (local, mid, g, context)
+        return self.end_net(torch.cat(parts, dim=1))
 
     # -- forward ----------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, tile: int | None = None, overlap: int = 16) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        tile: int | None = None,
+        overlap: int = 16,
+        state: torch.Tensor | None = None,
+        return_state: bool = False,
+    ):
         """Expand x (B, 3, H, W) in [0, 1] to relative linear HDR (B, 3, H, W) in [0, 1].
 
         tile: if given, the full-resolution branches run on tiles of at most ``tile``×``tile``
         output pixels with ``overlap`` pixels of context on each side (≥ 8 keeps it exact), which
         bounds activation memory to about ``(tile + 2·overlap)² · 256`` values per frame.
+        state / return_state: the recurrent variant's state in and out (see the module doc);
+        with ``return_state`` → (y, new state), the state None for a per-frame network.
         """
         glob = self.global_features(x)
         _, _, h, w = x.shape
+        new_state = context = None
+        if self.recurrent:
+            new_state = self.temporal_state(x, state)
+            context = F.interpolate(new_state, size=(h, w), mode="bilinear", align_corners=False)
         if tile is None or (h <= tile and w <= tile):
-            return self.fuse(x, glob)
+            y = self.fuse(x, glob, context)
+            return (y, new_state) if return_state else y
         if overlap < self.receptive_radius:
             raise ValueError(f"tile overlap must be at least {self.receptive_radius} px to stay exact, got {overlap}")
         out = torch.empty_like(x)
@@ -118,9 +186,10 @@ class ExpandNet(nn.Module):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 ya, xa = max(y0 - overlap, 0), max(x0 - overlap, 0)
                 yb, xb = min(y1 + overlap, h), min(x1 + overlap, w)
-                part = self.fuse(x[:, :, ya:yb, xa:xb], glob)
+                ctx = None if context is None else context[:, :, ya:yb, xa:xb]
+                part = self.fuse(x[:, :, ya:yb, xa:xb], glob, ctx)
                 out[:, :, y0:y1, x0:x1] = part[:, :, y0 - ya : y1 - ya, x0 - xa : x1 - xa]
-        return out
+        return (out, new_state) if return_state else out
 
 
 # -- weights ----------------------------------------------------------------------------------
@@ -175,6 +244,7 @@ def _config_from_state(state: dict[str, torch.Tensor]) -> ExpandNetConfig:
             glob_width=state["glob_net.0.0.weight"].shape[0],
             fuse_width=state["end_net.0.0.weight"].shape[0],
             mid_depth=1 + sum(1 for k in state if k.startswith("mid_net.") and k.endswith(".0.weight")),
+            temporal_width=state["temporal_in.0.0.weight"].shape[0] if "temporal_in.0.0.weight" in state else 0,
         )
     except KeyError as e:
         raise WeightsError(f"not ExpandNet weights: missing key {e}") from None
@@ -224,3 +294,22 @@ def save_model(model: ExpandNet, path: str | Path, metadata: dict[str, str] | No
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
     tmp.replace(path)
+
+
+def widen_to_recurrent(model: ExpandNet, temporal_width: int) -> ExpandNet:
+    """A recurrent ExpandNet holding ``model``'s weights, whose output equals ``model``'s until
+    trained: the fusion's weights for the new state channels start at zero (the branch itself
+    is initialised as PyTorch initialises any layer)."""
+    if model.recurrent:
+        return model
+    cfg = ExpandNetConfig(**{**asdict(model.config), "temporal_width": temporal_width})
+    wide = ExpandNet(cfg).to(next(model.parameters()).device)
+    state = wide.state_dict()
+    for k, v in model.state_dict().items():
+        if k == "end_net.0.0.weight":
+            state[k].zero_()
+            state[k][:, : v.shape[1]] = v
+        else:
+            state[k] = v
+    wide.load_state_dict(state)
+    return wide

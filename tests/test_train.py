@@ -423,3 +423,72 @@ def test_over_expansion_costs_more_than_under_expansion_where_the_target_is_not_
     assert float(expansion_loss(bright * 2, bright, sig, over_weight=2.0)) == pytest.approx(
         float(expansion_loss(bright * 2, bright, sig)), rel=1e-6
     )
+
+
+# -- the recurrent variant (issue 17) ------------------------------------------------------------
+
+
+def test_recurrent_variant_starts_as_the_per_frame_model_and_carries_state():
+    from hdrvideo.model import ExpandNet, ExpandNetConfig, widen_to_recurrent
+
+    torch.manual_seed(0)
+    per_frame = ExpandNet(ExpandNetConfig(4, 8, 4, 4, 4, 2)).eval()
+    wide = widen_to_recurrent(per_frame, 6).eval()
+    assert wide.recurrent and wide.config.temporal_width == 6 and not per_frame.recurrent
+    x = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():
+        y, h = wide(x, return_state=True)
+        assert h.shape == (2, 6, 5, 7)
+        torch.testing.assert_close(y, per_frame(x), rtol=0, atol=0)  # widened: the same output
+        # a recurrent network whose fusion uses the state: a second identical frame differs
+        torch.manual_seed(1)
+        rec = ExpandNet(ExpandNetConfig(4, 8, 4, 4, 4, 2, temporal_width=6)).eval()
+        y1, h1 = rec(x, return_state=True)
+        y2, _ = rec(x, state=h1, return_state=True)
+        assert (y2 - y1).abs().max() > 1e-4
+        # tiles give the whole frame's result, state included
+        torch.testing.assert_close(rec(x, tile=16, state=h1), y2, rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_weights_select_the_variant_and_the_processor_carries_its_state(tmp_path):
+    from hdrvideo.model import ExpandNet, ExpandNetConfig, load_model, save_model
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    torch.manual_seed(2)
+    rec = ExpandNet(ExpandNetConfig(4, 8, 4, 4, 4, 2, temporal_width=4))
+    save_model(rec, tmp_path / "r.safetensors")
+    loaded = load_model(tmp_path / "r.safetensors", device="cpu")
+    assert loaded.recurrent and loaded.config == rec.config
+    torch.save(rec.state_dict(), tmp_path / "r.pth")  # no metadata: the architecture from the keys
+    assert load_model(tmp_path / "r.pth", device="cpu").config.temporal_width == 4
+    frames = np.random.default_rng(0).integers(0, 256, (3, 48, 64, 3), dtype=np.uint8)
+    frames[:, 8:24, 8:40] = 255
+    proc = FrameProcessor(loaded, "pq")
+    first = proc.process(frames[:1])
+    assert proc._rnn_state is not None
+    proc.process(frames[1:])
+    proc.reset()
+    assert proc._rnn_state is None
+    assert np.array_equal(proc.process(frames[:1]).y, first.y)  # a new clip starts afresh
+
+
+def test_recurrent_variant_trains_resumes_and_converts(tiny_data, tmp_path):
+    run = tmp_path / "rec"
+    r = subprocess.run(_train_cmd(tiny_data, run, 6, ["--recurrent", "4", "--time-limit", "5"]), env=_env(),
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "recurrent variant: a 4-channel state" in r.stderr
+    r = subprocess.run(_train_cmd(tiny_data, run, 10, ["--resume"]), env=_env(), capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr  # --widths now says the per-frame default: the checkpoint's wins
+    assert f"resumed {run} at step 6" in r.stderr
+    model = load_model(run / "model.safetensors", device="cpu")
+    assert model.recurrent and model.config.temporal_width == 4
+    from tests.media import make_clip
+
+    clip = make_clip(tmp_path / "in.mp4", 64, 48, frames=6, audio=False)
+    r = subprocess.run([sys.executable, "-m", "hdrvideo", "convert", str(clip), str(tmp_path / "o.mkv"), "-q",
+                        "--weights", str(run / "model.safetensors"), "--compile", "off"], env=_env(),
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.mkv").stat().st_size > 0

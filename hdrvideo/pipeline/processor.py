@@ -211,6 +211,7 @@ class FrameProcessor:
         self._last_params: torch.Tensor | None = None
         self.net_every = 1  # run the network on every k-th frame and carry its output between (stream)
         self._net_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (frames since, net, params)
+        self._rnn_state: torch.Tensor | None = None  # the recurrent network's state (recurrent weights only)
         self._pinned: torch.Tensor | None = None
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
 
@@ -248,6 +249,12 @@ class FrameProcessor:
         # channels-last: the layout oneDNN and cuDNN convolutions run fastest in (on the 2-core
         # CPU, 62 → 49 ms per 480×270 frame for the shipped model; the same numbers exactly)
         x = signal.to(self.model_dtype).contiguous(memory_format=torch.channels_last)
+        if self.model.recurrent:  # frame by frame in display order, its state carried (reset: a new clip)
+            out = []
+            for i in range(x.shape[0]):
+                y, self._rnn_state = self.model(x[i : i + 1], tile=self.tile, state=self._rnn_state, return_state=True)
+                out.append(y.float())
+            return torch.cat(out)
         if self._net is not None and (self.tile is None or max(x.shape[-2:]) <= self.tile):
             # one tile (the graph has no Python loop to trace), frame by frame (one static shape)
             return torch.cat([self._net(x[i : i + 1]).float() for i in range(x.shape[0])])
@@ -505,5 +512,6 @@ class FrameProcessor:
         """Forget state carried between batches (call between unrelated clips)."""
         self._last_params = None
         self._net_cache = None
+        self._rnn_state = None
         if self.temporal is not None and hasattr(self.temporal, "reset"):
             self.temporal.reset()

@@ -35,7 +35,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -44,7 +44,7 @@ import torch.distributed as dist
 from .. import colour
 from ..colour.pu21 import pu21_encode
 from ..media.hdrio import MediaError
-from ..model import ExpandNet, ExpandNetConfig, load_model, save_model
+from ..model import ExpandNet, ExpandNetConfig, load_model, save_model, widen_to_recurrent
 from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
 from .data import FrameBank, PairBank, load_frames, load_photo_pairs
 from .degrade import CameraConfig, VirtualCamera
@@ -84,6 +84,7 @@ class TrainConfig:
     time_limit_min: float | None = None
     resume: bool = False
     init: str | None = None  # start from these weights (fine-tuning); their architecture is used
+    recurrent: int = 0  # > 0: the recurrent variant with this many state channels (widening --init's model)
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -240,13 +241,20 @@ def train(cfg: TrainConfig, log=print) -> dict:
         )
 
     torch.manual_seed(cfg.seed)
-    if cfg.init is not None and not (cfg.resume and ckpt_path.exists()):
+    resume = torch.load(ckpt_path, map_location=device, weights_only=False) if cfg.resume and ckpt_path.exists() else None
+    if resume is not None:  # the architecture the run was started with, whatever --widths/--init say now
+        model = ExpandNet(ExpandNetConfig.from_dict(json.loads(resume["config"])["model"])).to(device)
+    elif cfg.init is not None:
         model = load_model(cfg.init, device=device).train()  # fine-tune: same architecture as the file
-        cfg.model = model.config
         if main:
             log(f"initialised from {cfg.init}")
     else:
-        model = ExpandNet(cfg.model).to(device)
+        model = ExpandNet(replace(cfg.model, temporal_width=cfg.recurrent or cfg.model.temporal_width)).to(device)
+    if cfg.recurrent and not model.recurrent:
+        model = widen_to_recurrent(model, cfg.recurrent).train()  # the per-frame output, to start from
+    if model.recurrent and main:
+        log(f"recurrent variant: a {model.config.temporal_width}-channel state at 1/8 resolution")
+    cfg.model = model.config
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -259,8 +267,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     start, best = 0, -math.inf
-    if cfg.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if resume is not None:
+        state = resume
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -294,7 +302,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
         target = compute_targets(reference, torch.ones(len(signal), device=device), signal)
         x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
         with autocast:
-            pred = net(x).float()
+            if model.recurrent:  # frame t from a fresh state, frame t+1 from t's: what convert does
+                pairs = x.unflatten(0, (-1, 2))
+                first, h = net(pairs[:, 0], state=None, return_state=True)
+                pred = torch.stack((first, net(pairs[:, 1], state=h)), 1).flatten(0, 1).float()
+            else:
+                pred = net(x).float()
         loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost, cfg.over_weight)
         tl = temporal_loss(pred.unflatten(0, (-1, 2)), target.unflatten(0, (-1, 2)))
         total = loss + cfg.temporal_weight * tl
