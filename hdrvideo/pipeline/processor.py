@@ -249,7 +249,7 @@ class FrameProcessor:
         # channels-last: the layout oneDNN and cuDNN convolutions run fastest in (on the 2-core
         # CPU, 62 → 49 ms per 480×270 frame for the shipped model; the same numbers exactly)
         x = signal.to(self.model_dtype).contiguous(memory_format=torch.channels_last)
-        if self.model.recurrent:  # frame by frame in display order, its state carried (reset: a new clip)
+        if getattr(self.model, "recurrent", False):  # frame by frame in display order, its state carried (reset: a new clip)
             out = []
             for i in range(x.shape[0]):
                 y, self._rnn_state = self.model(x[i : i + 1], tile=self.tile, state=self._rnn_state, return_state=True)
