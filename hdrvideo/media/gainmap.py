@@ -35,9 +35,10 @@ OFFSET = 1 / 64
 
 MAP_SCALE = 1
 """The gain map is this many times smaller than the base in each dimension. Full resolution: our
-gain has sharp edges (the light gate follows the SDR's clipped shapes), and a map at half
-resolution put 20% errors on the rims of expanded windows (99th percentile, against 4% here)
-for a few kB less (the map is smooth elsewhere and compresses well)."""
+gain has sharp edges (the light gate follows the SDR's clipped shapes). On a 256×192 photo with
+an expanded window, as libultrahdr shows it, the expansion was off by 0.0055 stops at the 99th
+percentile at full resolution, 0.21 at half and 0.43 at a quarter (on the window's rim), for
+1.1 and 1.5 kB less."""
 
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 _HDRGM = "http://ns.adobe.com/hdr-gain-map/1.0/"
