@@ -58,7 +58,9 @@ def main() -> None:
 def convert(input, output, settings, preview, preview_frame, overwrite, quiet):
     """Convert an SDR video INPUT to an HDR video OUTPUT (.mkv, .mp4 or .mov).
 
-    Image mode: an SDR image (or a folder of them) to linear HDR (.exr or .hdr; a folder of .exr).
+    Image mode: an SDR image (or a folder of them) to linear HDR (.exr or .hdr; a folder of .exr),
+    or to an HDR photo viewers show: Ultra HDR JPEG (.jpg: the SDR photo with our gain map) or
+    10-bit AVIF (.avif, PQ or HLG).
     """
     from .commands import terminal
 
