@@ -36,10 +36,8 @@ from ..colour.ycbcr import (
     KR_KB,
     chroma_downsample_420,
     chroma_upsample_420,
-    dequantize,
     quantize_planes,
     rgb_to_ycbcr,
-    ycbcr_to_rgb,
 )
 from .calibrate import CalibrationConfig, highlight_weight, soft_shoulder
 
@@ -129,12 +127,7 @@ def limit_to_peak(y: torch.Tensor, uv: torch.Tensor, peak_signal: float) -> tupl
     touching chroma or any other pixel. y (B, H, W) float luma codes, uv (B, 2, H/2, W/2)
     codes, peak_signal the PQ signal of the peak (:func:`pq_signal`) → (the corrected luma
     codes, (B, 2) MaxCLL/MaxFALL inputs in cd/m²)."""
-    codes = torch.cat((y[:, None], chroma_upsample_420(uv)), dim=1)
-    top = ycbcr_to_rgb(dequantize(codes, bits=10, limited=True), "bt2020").amax(dim=1)
-    steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
-    y = y - steps
-    top = top - steps / LUMA_CODES_PER_UNIT
-    return y, frame_stats(colour.pq_eotf(top.clamp(0, 1)))
+    return fused_limit(y, chroma_upsample_420(uv), peak_signal)
 
 
 def _pow(x: torch.Tensor, m: float) -> torch.Tensor:
@@ -195,8 +188,9 @@ def subsample(y: torch.Tensor, chroma: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def fused_limit(y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`limit_to_peak`, per pixel: luma codes (B, H, W) and the decoder's chroma codes at
-    full resolution (B, 2, H, W) → (luma codes (B, H, W), rounded float: a conversion to an
+    """The per-pixel body of :func:`limit_to_peak` (both paths use it; compiled, it is one
+    vectorised loop): luma codes (B, H, W) and the decoder's chroma codes at full resolution
+    (B, 2, H, W) → (luma codes (B, H, W), rounded float: a conversion to an
     integer type here would keep TorchInductor from vectorising the loop; light levels (B, 2) cd/m²)."""
     kr, kb = KR_KB["bt2020"]
     luma = (y - 64) / LUMA_CODES_PER_UNIT
