@@ -203,9 +203,9 @@ class FrameProcessor:
         self.temporal = temporal
         self._stage: tuple[tuple, colour_stage.StageConstants] | None = None
         self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
-        fused = compile  # used for PQ from BT.1886 8-bit frames (see _process)
-        self._fused_light = Compiled(colour_stage.fused_light, self.device, self._note) if fused else None
-        self._fused_limit = Compiled(colour_stage.fused_limit, self.device, self._note) if fused else None
+        # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
+        self._fused_light = Compiled(colour_stage.fused_light, self.device, self._note) if compile else None
+        self._fused_limit = Compiled(colour_stage.fused_limit, self.device, self._note) if compile else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         self._last_params: torch.Tensor | None = None
@@ -283,17 +283,14 @@ class FrameProcessor:
         """:meth:`_raw_gain` and the temporal filter, both at the network's resolution (B, 1, h, w):
         in fast mode the filter's motion test then sees a frame already averaged down (4× at
         1080p), which sensor and compression noise do not move, at 1/16 of the cost."""
-        raw, params = self._raw_gain(net_in, lin_in, net_in)
+        raw, params = self._raw_gain(net_in, lin_in)
         if self.temporal is not None:
             raw = self.temporal.filter_gain(net_in, raw)
         return raw, params
 
-    def _raw_gain(
-        self, net_in: torch.Tensor, lin_in: torch.Tensor, signal: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _raw_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network on net_in (B, 3, h, w) signal, lin_in its SDR linear → unweighted log gain
-        (B, 1, h, w) and the calibration (B, 2), smoothed by the temporal hook (which looks at
-        ``signal``)."""
+        (B, 1, h, w) and the calibration (B, 2), smoothed by the temporal hook."""
         cache = self._net_cache
         if (
             self.net_every > 1
@@ -307,14 +304,14 @@ class FrameProcessor:
             self._net_cache = (cache[0] + 1, cache[1], cache[2])
             net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
             if self.temporal is not None:
-                params = self.temporal.smooth_params(signal, params, confidence)
+                params = self.temporal.smooth_params(net_in, params, confidence)
             return raw_log_gain(lin_in, net, params), params
         net = self.expand(net_in)
         params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
         if self.net_every > 1 and net_in.shape[0] == 1:
             self._net_cache = (0, net, params)
         if self.temporal is not None:
-            params = self.temporal.smooth_params(signal, params, confidence)
+            params = self.temporal.smooth_params(net_in, params, confidence)
         self._last_params = params[-1].detach()
         return raw_log_gain(lin_in, net, params), params
 
@@ -380,15 +377,15 @@ class FrameProcessor:
         advanced the temporal filter; it then sees those frames twice, which it tolerates.
         """
         n = len(frames)
+        step = self.max_batch or n
         if self.device.type == "cpu" and n > 1:
             h, w = np.shape(frames)[1:3]
             cap = cpu_batch_limit(h, w)
             if n > cap:
                 self._note(f"{w}×{h} frames on a CPU: batches of {cap} frame{'s' if cap > 1 else ''}, to keep "
                            f"memory within {CPU_BATCH_BYTES / 1e9:g} GB (the look-ahead sees only those)")  # fmt: skip
-                return HDRBatch.concat([self.process(frames[i : i + cap], keep_signal) for i in range(0, n, cap)])
-        if self.max_batch is not None and n > self.max_batch:
-            step = self.max_batch
+                step = min(step, cap)
+        if n > step:
             return HDRBatch.concat([self.process(frames[i : i + step], keep_signal) for i in range(0, n, step)])
         try:
             return self._process(frames, keep_signal)
@@ -446,12 +443,11 @@ class FrameProcessor:
 
     def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> HDRBatch:
         """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
-        at its own resolution, carried up, then :func:`~hdrvideo.pipeline.colour_stage.fused_light`
-        frame by frame (one compiled
-        graph per frame size, whatever the batch), with the 4:2:0 stencils between them eager
-        (:func:`~hdrvideo.pipeline.colour_stage.subsample`) and
-        :func:`~hdrvideo.pipeline.colour_stage.fused_limit` compiled. Where compiling fails, this batch runs the
-        same functions eagerly and the next ones take the banded eager path."""
+        at its own resolution, carried up, then frame by frame (one compiled graph per frame
+        size, whatever the batch) :func:`~hdrvideo.pipeline.colour_stage.fused_light`, the 4:2:0
+        stencils eager (:func:`~hdrvideo.pipeline.colour_stage.subsample`) and
+        :func:`~hdrvideo.pipeline.colour_stage.fused_limit`. Where compiling fails, this batch
+        runs the same functions eagerly and the next ones take the banded eager path."""
         b, h, w, _ = raw.shape
         planar = raw.permute(0, 3, 1, 2).contiguous()  # vectorised loops need planes, not RGB triples
         raw_gain = None
