@@ -284,15 +284,16 @@ class HDRWriter:
     def mux(self, packet: av.Packet) -> None:
         """Write a packet of a copied stream, or of a text subtitle stream carried as mov_text
         (demuxer flush packets are skipped)."""
-        if packet.stream.index in self._subtitles and packet.dts is not None:
+        if packet.dts is None:
+            return
+        if packet.stream.index in self._subtitles:
             packet = to_mov_text(packet, *self._subtitles[packet.stream.index])
-            if packet is None:
-                return
+        elif packet.stream.index in self._copied:
+            packet.stream = self._copied[packet.stream.index]
         else:
-            out = self._copied.get(packet.stream.index)
-            if out is None or packet.dts is None:
-                return
-            packet.stream = out
+            return
+        if packet is None:
+            return
         if not self._started:  # the header waits for the video stream's rotation
             self._early.append(packet)
             return
