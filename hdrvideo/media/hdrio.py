@@ -189,14 +189,25 @@ def _is_sequence(files: list[Path]) -> bool:
     )
 
 
-def find_gainmap_photos(folder: str | Path) -> list[Path]:
-    """Gain-map JPEGs (Ultra HDR and the like) under a data folder: real SDR/HDR pairs."""
-    from .gainmap import is_gainmap_jpeg
+def read_gainmap_photos(folders: list[str | Path], log=print) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+    """The gain-map JPEGs (Ultra HDR and the like) under data folders, read as real SDR/HDR
+    pairs: (path, base (H, W, 3) uint8 sRGB codes, HDR (H, W, 3) float32 linear, 1 = SDR white;
+    see :func:`~hdrvideo.media.gainmap.read_gainmap_pair`). Unreadable ones are reported
+    through ``log`` and skipped."""
+    from .gainmap import is_gainmap_jpeg, read_gainmap_pair
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise MediaError(f"not a folder: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg") and is_gainmap_jpeg(p))
+    for folder in map(Path, folders):
+        if not folder.is_dir():
+            raise MediaError(f"not a folder: {folder}")
+        for p in sorted(folder.rglob("*")):
+            if p.suffix.lower() not in (".jpg", ".jpeg") or not is_gainmap_jpeg(p):
+                continue
+            try:
+                sdr, hdr = read_gainmap_pair(p)
+            except (OSError, ValueError, RuntimeError) as e:  # imagecodecs raises its own errors as these
+                log(f"skipping: {p}: {e}")
+                continue
+            yield p, sdr, hdr
 
 
 def find_media(folder: str | Path) -> tuple[list[Path], list[list[Path] | Path]]:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..media.hdrio import MediaError, find_gainmap_photos, find_media, read_hdr_image, read_hdr_video
+from ..media.hdrio import MediaError, find_media, read_gainmap_photos, read_hdr_image, read_hdr_video
 
 __all__ = ["Scene", "load_frames", "FrameBank", "PhotoPair", "load_photo_pairs", "PairBank"]
 
@@ -174,20 +174,12 @@ def load_photo_pairs(
 ) -> tuple[list[PhotoPair], list[PhotoPair]]:
     """Every gain-map photo under ``folders`` → (training pairs, held-out pairs), split by name
     as :func:`load_frames` splits scenes."""
-    from ..media.gainmap import read_gainmap_pair
-
     train: list[PhotoPair] = []
     val: list[PhotoPair] = []
-    for folder in folders:
-        for p in find_gainmap_photos(folder):
-            try:
-                sdr, hdr = read_gainmap_pair(p)
-            except (OSError, ValueError, RuntimeError) as e:  # imagecodecs raises its own errors as these
-                log(f"skipping: {p}: {e}")
-                continue
-            pair = PhotoPair(p.name, _to_tensor([_fit(sdr.astype(np.float32) / 255, max_side)]),
-                             _to_tensor([_fit(hdr, max_side)]))  # fmt: skip
-            (val if held_out(p.name, val_fraction) else train).append(pair)
+    for p, sdr, hdr in read_gainmap_photos(folders, log):
+        pair = PhotoPair(p.name, _to_tensor([_fit(sdr.astype(np.float32) / 255, max_side)]),
+                         _to_tensor([_fit(hdr, max_side)]))  # fmt: skip
+        (val if held_out(p.name, val_fraction) else train).append(pair)
     return train, val
 
 

@@ -174,22 +174,15 @@ PHOTO = "photo (gain map)"
 def photo_pairs(folders: list[str | Path], max_side: int = 768, log=print) -> list[GradedPair]:
     """Gain-map photos under ``folders`` as real pairs: the base (8-bit sRGB codes, as the SDR
     signal) and its HDR rendition at full headroom (BT.2020 cd/m², SDR white at 203)."""
-    from ..media.gainmap import read_gainmap_pair
-    from ..media.hdrio import find_gainmap_photos
+    from ..media.hdrio import read_gainmap_photos
 
     pairs = []
-    for folder in folders:
-        for path in find_gainmap_photos(folder):
-            try:
-                sdr, hdr = read_gainmap_pair(path)
-            except (OSError, ValueError, RuntimeError) as e:
-                log(f"skipping: {path}: {e}")
-                continue
-            sig = _fit_side(torch.from_numpy(sdr).permute(2, 0, 1)[None].float() / 255, max_side)
-            sig = (sig * 255).round() / 255  # 8-bit steps, as the base has them
-            lin = _fit_side(torch.from_numpy(hdr).permute(2, 0, 1)[None].float(), max_side)
-            ref = colour.rgb_to_rgb(lin.clamp(min=0) * colour.SDR_WHITE_NITS, colour.BT709_TO_BT2020)
-            pairs.append(GradedPair(path.name, PHOTO, ref, sig))
+    for path, sdr, hdr in read_gainmap_photos(folders, log):
+        sig = _fit_side(torch.from_numpy(sdr).permute(2, 0, 1)[None].float() / 255, max_side)
+        sig = (sig * 255).round() / 255  # 8-bit steps, as the base has them
+        lin = _fit_side(torch.from_numpy(hdr).permute(2, 0, 1)[None].float(), max_side)
+        ref = colour.rgb_to_rgb(lin.clamp(min=0) * colour.SDR_WHITE_NITS, colour.BT709_TO_BT2020)
+        pairs.append(GradedPair(path.name, PHOTO, ref, sig))
     return pairs
 
 
