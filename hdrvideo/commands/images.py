@@ -63,15 +63,12 @@ def write_viewable(path: Path, src: Path, rgb: np.ndarray, processor: FrameProce
     """Expand ``rgb`` (the SDR photo ``src``) into an HDR photo viewers show: an Ultra HDR JPEG
     (.jpg: the SDR as its base, untouched where ``src`` is a JPEG, our expansion as its gain
     map) or a 10-bit AVIF (.avif: PQ or HLG, BT.2020, as the processor's transfer and peak)."""
-    from .. import colour
-
     if path.suffix.lower() == ".avif":
         from ..media.avif import write_avif
 
-        hdr = expand_image(processor, rgb)
-        t = torch.from_numpy(hdr).permute(2, 0, 1)[None] * processor.cfg.white_nits
-        nits = colour.rgb_to_rgb(t, colour.BT709_TO_BT2020).clamp(0, processor.cfg.peak_nits)[0].permute(1, 2, 0)
-        write_avif(path, nits.numpy(), processor.transfer, processor.cfg.peak_nits)
+        with torch.no_grad():  # the display light the video path encodes, BT.2020 cd/m²
+            nits, _ = processor.display_light(sdr_to_tensor(rgb[None], processor.device))
+        write_avif(path, nits[0].permute(1, 2, 0).float().cpu().numpy(), processor.transfer, processor.cfg.peak_nits)
         return
     from ..media.gainmap import write_ultrahdr
 
