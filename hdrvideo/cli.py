@@ -6,6 +6,7 @@ user can fix is one line (:class:`~hdrvideo.commands.ui.UserError`).
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,6 +29,15 @@ class _Main(click.Group):
     """The command group: from the moment a command starts, SIGTERM stops it like Ctrl-C, and an
     interruption before a command's own handling (importing torch, loading the model) is one line
     and exit status 130, never a traceback."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name not in ("train", "eval"):
+            # Conversions share the cores between OpenMP (the compiled colour stage, the network)
+            # and the decoder's and x265's own threads: OpenMP threads that spin while they wait
+            # take cycles x265 needs (README, Speed). Set before torch loads; the user's value wins.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        return name, cmd, rest
 
     def invoke(self, ctx: click.Context):
         signal.signal(signal.SIGTERM, _interrupt)
@@ -166,6 +176,11 @@ def info(file, as_json):
 @click.option("--photo-prob", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Share of samples taken from gain-map photos (Ultra HDR JPEGs in --data: real SDR/HDR pairs).")
 @click.option("--widths", help="Architecture: local,local_out,mid,glob,fuse[,mid_depth] (default 64,128,64,64,64,4).")
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.999, show_default=True,
+              help="Decay of the moving average of the weights that is validated and saved (0: the raw weights).")
+@click.option("--val-pairs", multiple=True, type=PATH,
+              help="Graded validation: PQ/HLG videos (frames between those eval --pairs scores); best.safetensors "
+                   "is chosen on them. Repeatable.")
 @click.option("--val-every", type=int, default=250, show_default=True)
 @click.option("--ckpt-every", type=int, default=250, show_default=True)
 @click.option("--val-fraction", type=float, default=0.1, show_default=True, help="Share of scenes held out.")

@@ -60,11 +60,12 @@ def train(*, data, out, widths, init, time_limit, **options) -> None:
 
     if options["crop"] % 16 or options["crop"] < 32:
         raise UserError(f"--crop must be a multiple of 16 and at least 32, got {options['crop']}")
+    options["val_pairs"] = [str(p) for p in options["val_pairs"]]
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), model=parse_widths(widths),
                       init=str(init) if init else None, time_limit_min=time_limit, **options)  # fmt: skip
     try:
         summary = train(cfg, log=lambda m: click.echo(m, err=True))
-    except (MediaError, FileExistsError) as e:
+    except (MediaError, FileExistsError, ValueError) as e:
         raise UserError(str(e)) from None
     except KeyboardInterrupt:
         say("interrupted; the last checkpoint stays in --out (continue with --resume)")

@@ -206,6 +206,7 @@ class FrameProcessor:
         # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
         self._fused_light = Compiled(colour_stage.fused_light, self.device, self._note) if compile else None
         self._fused_limit = Compiled(colour_stage.fused_limit, self.device, self._note) if compile else None
+        self._subsample = Compiled(colour_stage.subsample, self.device, self._note) if compile else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         self._last_params: torch.Tensor | None = None
@@ -445,7 +446,7 @@ class FrameProcessor:
         """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
         at its own resolution, carried up, then frame by frame (one compiled graph per frame
         size, whatever the batch) :func:`~hdrvideo.pipeline.colour_stage.fused_light`, the 4:2:0
-        stencils eager (:func:`~hdrvideo.pipeline.colour_stage.subsample`) and
+        stencils (:func:`~hdrvideo.pipeline.colour_stage.subsample`, a graph of their own) and
         :func:`~hdrvideo.pipeline.colour_stage.fused_limit`. Where compiling fails, this batch
         runs the same functions eagerly and the next ones take the banded eager path."""
         b, h, w, _ = raw.shape
@@ -463,7 +464,7 @@ class FrameProcessor:
         for i in range(b):
             g = None if raw_gain is None else raw_gain[i : i + 1]
             y, chroma, sig = self._fused_light(planar[i : i + 1], g, self.stage, self.cfg, keep_signal)
-            uv, rebuilt = colour_stage.subsample(y, chroma)
+            uv, rebuilt = self._subsample(y, chroma)
             y, stats = self._fused_limit(y, rebuilt, self.stage.peak_signal)
             parts.append((y.to(torch.int16), uv.to(torch.int16), stats, sig))
         y, uv, stats, sig = (torch.cat(p) if p[0] is not None else None for p in zip(*parts, strict=True))

@@ -90,13 +90,18 @@ def _fit_side(x: torch.Tensor, max_side: int) -> torch.Tensor:
 
 
 def load_references(
-    folders: list[str | Path], max_side: int = 768, frames_per_clip: int = 2, log=print
+    folders: list[str | Path], max_side: int = 768, frames_per_clip: int = 2, log=print, validation: bool = False
 ) -> list[tuple[str, torch.Tensor]]:
     """HDR references from ``folders`` → [(name, (1, 3, H, W) BT.2020 cd/m²)].
 
-    Videos (PQ/HLG): ``frames_per_clip`` frames spread over the first 100. Still images are scene
-    light: only the held-out ones (the training split's validation scenes) are used, each given
-    an HDR grade with a 1,000 cd/m² peak."""
+    Videos (PQ/HLG): ``frames_per_clip`` frames spread over the first 100 (the first and last
+    among them). Still images are scene light: only the held-out ones (the training split's
+    validation scenes) are used, each given an HDR grade with a 1,000 cd/m² peak.
+
+    ``validation``: the split training selects checkpoints on (``train --val-pairs``): videos
+    only, ``frames_per_clip`` frames spread over those the evaluation (with the same
+    ``frames_per_clip``) does not take, never the first or the last, so that the frames a
+    checkpoint is chosen on are not the frames it is then scored on."""
     refs: list[tuple[str, torch.Tensor]] = []
     for folder in folders:
         images, clips = find_media(folder)
@@ -108,12 +113,18 @@ def load_references(
             except MediaError as e:
                 log(f"skipping: {e}")
                 continue
-            picks = np.unique(np.linspace(0, len(frames) - 1, max(1, frames_per_clip)).round().astype(int))
+            m, n = max(1, frames_per_clip), len(frames)
+            picks = np.unique(np.linspace(0, n - 1, m).round().astype(int))
+            if validation:  # evenly among the frames the evaluation does not take, never the first or last
+                rest = np.setdiff1d(np.arange(1, n - 1), picks)
+                if not len(rest):
+                    continue
+                picks = np.unique(rest[((np.arange(m) + 0.5) * len(rest) / m).astype(int)])
             for i in picks:
                 t = torch.from_numpy(frames[i]).permute(2, 0, 1)[None].float()
                 refs.append((f"{clip.name}#{i}", _fit_side(t, max_side)))
         for p in images:
-            if not held_out(p.name, 0.1):  # the training split's validation scenes only
+            if validation or not held_out(p.name, 0.1):  # the training split's validation scenes only
                 continue
             try:
                 scene = torch.from_numpy(read_hdr_image(p)).permute(2, 0, 1)[None].float()

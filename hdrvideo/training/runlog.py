@@ -19,6 +19,9 @@ def plot_curves(rows: list[dict], path: Path) -> None:
         ("train loss", [(r["step"], r["loss"]) for r in rows if r.get("loss") not in (None, "")]),
         ("val PU21-PSNR dB", [(r["step"], r["val_psnr"]) for r in rows if r.get("val_psnr") not in (None, "")]),
     ]
+    graded = [(r["step"], r["graded_score"]) for r in rows if r.get("graded_score") not in (None, "")]
+    if graded:  # the figure best.safetensors is chosen on
+        series[1] = ("graded validation score", graded)
     for k, (title, pts) in enumerate(series):
         x0, y0, w, h = 60 + k * 480, 30, 400, 290
         cv2.rectangle(img, (x0, y0), (x0 + w, y0 + h), (0, 0, 0), 1)
@@ -49,7 +52,8 @@ class RunLog:
         self.enabled = enabled
         self.path = out / "log.csv"
         self.rows: list[dict] = []
-        self.fields = ["step", "loss", "temporal", "lr", "samples_per_s", "val_psnr", "val_psnr_clipped", "val_ssim"]
+        self.fields = ["step", "loss", "temporal", "lr", "samples_per_s", "val_psnr", "val_psnr_clipped", "val_ssim",
+                       "graded_pu21_psnr", "graded_pu21_clipped", "graded_false_hl", "graded_score"]
         if enabled and self.path.exists():
             with open(self.path) as f:
                 self.rows = [{k: (float(v) if v else "") for k, v in r.items()} for r in csv.DictReader(f)]

@@ -25,8 +25,12 @@ Each step, on the device and with no CPU work per sample:
 Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state) and the current
 weights (``model.safetensors``) are written atomically every ``--ckpt-every`` steps; randomness is
 derived from (seed, rank, step), so a resumed run draws exactly what the killed one would have.
-Validation on held-out scenes (PU21, see :mod:`hdrvideo.training.evaluate`) is logged to ``log.csv``,
-TensorBoard (when installed) and ``curves.png``; the best weights go to ``best.safetensors``.
+Validation, on the exponential moving average of the weights (``--ema``, :mod:`.select`): held-out
+scenes through the virtual camera (PU21, :mod:`hdrvideo.training.evaluate`) and, with
+``--val-pairs``, graded pairs of a validation split (:class:`~.select.GradedValidation`). It is
+logged to ``log.csv``, TensorBoard (when installed) and ``curves.png``; the best averaged weights
+(graded :func:`~.select.selection_score` when there are graded pairs, else PU21-PSNR) go to
+``best.safetensors``, the current ones to ``model.safetensors``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from .data import FrameBank, PairBank, load_frames, load_photo_pairs
 from .degrade import CameraConfig, VirtualCamera
 from .evaluate import evaluate
 from .runlog import RunLog, plot_curves  # noqa: F401 - plot_curves re-exported
+from .select import GradedValidation, WeightAverage
 
 __all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
 
@@ -85,6 +90,8 @@ class TrainConfig:
     resume: bool = False
     init: str | None = None  # start from these weights (fine-tuning); their architecture is used
     recurrent: int = 0  # > 0: the recurrent variant with this many state channels (widening --init's model)
+    ema: float = 0.999  # decay of the weight average that is validated and saved (0: the raw weights)
+    val_pairs: list[str] = field(default_factory=list)  # graded validation references (PQ/HLG videos)
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -173,9 +180,12 @@ def _inputs(
     return signal, reference
 
 
-def _save_checkpoint(path: Path, model: ExpandNet, opt, sched, step: int, cfg: TrainConfig, best: float) -> None:
+def _save_checkpoint(
+    path: Path, model: ExpandNet, opt, sched, step: int, cfg: TrainConfig, best: float, avg: WeightAverage
+) -> None:
     state = {
         "model": model.state_dict(),
+        "ema": avg.state_dict(),
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "step": step,
@@ -222,6 +232,9 @@ def train(cfg: TrainConfig, log=print) -> dict:
 
     t_load = time.perf_counter()
     quiet_log = log if main else (lambda *_: None)
+    graded = GradedValidation(cfg.val_pairs, log=quiet_log) if cfg.val_pairs and main else None
+    if graded is not None:
+        log(f"graded validation: {len(graded.pairs)} pairs from {graded.references} reference frames")
     photos, _ = load_photo_pairs(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
     try:
         scenes, val = load_frames(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
@@ -258,6 +271,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    avg = WeightAverage(model, cfg.ema)
 
     def lr_at(step: int) -> float:
         if step < cfg.warmup:
@@ -272,6 +286,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        avg.load_state_dict(state.get("ema"))
         start, best = int(state["step"]), float(state["best"])
         torch.set_rng_state(state["torch_rng"])
         if main:
@@ -316,6 +331,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        avg.update()
         step += 1
         samples_window += cfg.batch_size * 2 * world
         if not main:
@@ -330,21 +346,29 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 samples_per_s=round(samples_window / (now - t_window), 2),
             )
             t_window, samples_window = now, 0
-        if val and (step % cfg.val_every == 0 or step == cfg.steps):
-            model.eval()
-            r = evaluate(model, val, device)
-            model.train()
-            row.update(val_psnr=round(r.psnr, 3), val_psnr_clipped=round(r.psnr_clipped, 3), val_ssim=round(r.ssim, 4))
-            if r.psnr > best:
-                best = r.psnr
-                save_model(model, out / "best.safetensors", {"step": step, "val_pu21_psnr": f"{r.psnr:.3f}"})
+        if (val or graded) and (step % cfg.val_every == 0 or step == cfg.steps):
+            judged, meta = avg.module.eval(), {"step": str(step)}
+            if val:
+                r = evaluate(judged, val, device)
+                row.update(val_psnr=round(r.psnr, 3), val_psnr_clipped=round(r.psnr_clipped, 3), val_ssim=round(r.ssim, 4))
+                score = r.psnr
+                meta["val_pu21_psnr"] = f"{r.psnr:.3f}"
+            if graded is not None:
+                g = graded(judged, CalibrationConfig().peak_nits)
+                row.update({f"graded_{k}": round(g[k], 3) for k in ("pu21_psnr", "pu21_clipped", "false_hl", "score")})
+                score = g["score"]
+                meta.update({f"graded_{k}": f"{v:.3f}" for k, v in g.items()})
+            judged.train()
+            if score > best:
+                best = score
+                save_model(judged, out / "best.safetensors", meta)
         if len(row) > 1:
             logger.write(row, upto=start if first_row else None)
             first_row = False
             log(" ".join(f"{k}={v}" for k, v in row.items()))
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_model(model, out / "model.safetensors", {"step": step})
-            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best)
+            save_model(avg.module, out / "model.safetensors", {"step": step})
+            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best, avg)
     if world > 1:
         dist.barrier()
     elapsed = time.perf_counter() - t0
@@ -353,7 +377,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "steps_this_run": step - start,
         "seconds": round(elapsed, 1),
         "samples_per_s": round((step - start) * cfg.batch_size * 2 * world / max(elapsed, 1e-9), 2),
-        "best_val_pu21_psnr": best if best > -math.inf else None,
+        "best_val_score": best if best > -math.inf else None,
         "device": str(device),
         "world_size": world,
     }
@@ -364,8 +388,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             pass
     if main:
         if step % cfg.ckpt_every and step != cfg.steps:  # stopped by the time limit between checkpoints
-            save_model(model, out / "model.safetensors", {"step": step})
-            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best)
+            save_model(avg.module, out / "model.safetensors", {"step": step})
+            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best, avg)
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if world > 1:
         dist.destroy_process_group()
