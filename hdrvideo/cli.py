@@ -25,6 +25,22 @@ def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
+def _compiles(args: list[str]) -> bool:
+    """Whether a command with these arguments would compile the colour stage: ``--compile`` (or
+    ``$HDRVIDEO_COMPILE``) not ``off``, and a C++ compiler present (the test of
+    :func:`hdrvideo.pipeline.compiled.compiler_missing`, without importing torch)."""
+    import shutil
+
+    choice = os.environ.get("HDRVIDEO_COMPILE", "auto")
+    for i, a in enumerate(args):
+        if a == "--compile" and i + 1 < len(args):
+            choice = args[i + 1]
+        elif a.startswith("--compile="):
+            choice = a.split("=", 1)[1]
+    cxx = os.environ.get("CXX")
+    return choice != "off" and any(shutil.which(c) for c in ([cxx] if cxx else []) + ["g++", "c++", "clang++"])
+
+
 class _Main(click.Group):
     """The command group: from the moment a command starts, SIGTERM stops it like Ctrl-C, and an
     interruption before a command's own handling (importing torch, loading the model) is one line
@@ -32,10 +48,11 @@ class _Main(click.Group):
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name, cmd, rest = super().resolve_command(ctx, args)
-        if name not in ("train", "eval"):
-            # Conversions share the cores between OpenMP (the compiled colour stage, the network)
-            # and the decoder's and x265's own threads: OpenMP threads that spin while they wait
-            # take cycles x265 needs (README, Speed). Set before torch loads; the user's value wins.
+        if name not in ("train", "eval") and _compiles(rest):
+            # The compiled colour stage shares the cores with the decoder's and x265's threads:
+            # OpenMP threads that spin while they wait take the cycles x265 needs (x265 ran at
+            # half speed beside them; README, Speed). The eager path's many short parallel
+            # regions are faster with spinning. Set before torch loads; the user's value wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         return name, cmd, rest
 

@@ -135,3 +135,25 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert C.cache_dir() == tmp_path / "inductor"
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     assert C.cache_dir() == tmp_path / "mine"
+
+
+def test_openmp_waits_passively_only_where_the_colour_stage_compiles(monkeypatch):
+    """Spinning OpenMP threads halve x265's speed beside the compiled stage; the eager stage's
+    many short parallel regions want them: the CLI sets OMP_WAIT_POLICY for the first only."""
+    from hdrvideo.cli import _compiles
+
+    monkeypatch.setenv("HDRVIDEO_COMPILE", "auto")
+    monkeypatch.setenv("CXX", "g++")
+    import shutil
+
+    if not shutil.which("g++"):
+        pytest.skip("no g++ on this machine")
+    assert _compiles(["in.mp4", "out.mkv"])
+    assert not _compiles(["in.mp4", "out.mkv", "--compile", "off"])
+    assert not _compiles(["--compile=off", "in.mp4"])
+    monkeypatch.setenv("HDRVIDEO_COMPILE", "off")
+    assert not _compiles(["in.mp4"]) and _compiles(["--compile", "on", "in.mp4"])
+    monkeypatch.setenv("HDRVIDEO_COMPILE", "auto")
+    monkeypatch.setenv("CXX", "no-such-compiler")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert not _compiles(["in.mp4"])

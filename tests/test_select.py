@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 import torch
 
 from hdrvideo.model import ExpandNet, ExpandNetConfig, load_model
 from hdrvideo.training.graded import load_references
-from hdrvideo.training.select import FALSE_HL_COST_DB, WeightAverage, selection_score
+from hdrvideo.training.select import FALSE_HL_BUDGET, FALSE_HL_COST_DB, WeightAverage, interpolate, selection_score
 from tests.conftest import shared_path
 from tests.test_train import TINY, _env, _train_cmd, tiny_data  # noqa: F401 - tiny_data is a fixture
 
@@ -46,11 +47,28 @@ def test_weight_average_is_an_exponential_moving_average_and_restores():
 def test_selection_score_weighs_light_against_false_highlights():
     timid = {"pu21_psnr": 22.6, "pu21_clipped": 16.5, "false_hl": 0.1}
     bold = {"pu21_psnr": 22.9, "pu21_clipped": 17.8, "false_hl": 1.0}
-    assert selection_score(timid) == 22.6 + 0.5 * 16.5 - FALSE_HL_COST_DB * 0.1
-    # bold's 0.95 dB of light against 0.9 points of false highlights (1.8 dB): the timid one wins
+    assert selection_score(timid) == 22.6 + 0.5 * 16.5  # within the budget: no cost
+    assert selection_score(bold) == 22.9 + 0.5 * 17.8 - FALSE_HL_COST_DB * (1.0 - FALSE_HL_BUDGET)
+    # bold's 0.95 dB of light against 0.7 points of false highlights over the budget: timid wins
     assert selection_score(timid) > selection_score(bold)
-    assert selection_score({**bold, "false_hl": 0.1}) > selection_score(timid)
-    assert selection_score({**timid, "pu21_clipped": float("nan")}) == 22.6 - FALSE_HL_COST_DB * 0.1
+    # within the budget the bolder model wins
+    assert selection_score({**bold, "false_hl": FALSE_HL_BUDGET}) > selection_score(timid)
+    assert selection_score({**timid, "pu21_clipped": float("nan")}) == 22.6
+
+
+def test_interpolate_is_a_straight_line_between_two_models():
+    a, b = _tiny(), _tiny()
+    for alpha in (0.0, 0.3, 1.0):
+        m = interpolate(a, b, alpha)
+        for k, v in m.state_dict().items():
+            want = a.state_dict()[k] + alpha * (b.state_dict()[k] - a.state_dict()[k])
+            assert torch.allclose(v, want, atol=1e-6), (alpha, k)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(interpolate(a, b, 0.0).eval()(x), a.eval()(x))
+    other = ExpandNet(ExpandNetConfig(local_width=8, local_out=8, mid_width=4, glob_width=4, fuse_width=4, mid_depth=2))
+    with pytest.raises(ValueError, match="same architecture"):
+        interpolate(a, other, 0.5)
 
 
 def test_validation_frames_are_not_the_frames_eval_scores(tmp_path):

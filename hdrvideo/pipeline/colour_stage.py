@@ -139,7 +139,7 @@ def _pow(x: torch.Tensor, m: float) -> torch.Tensor:
 def _pq(nits: torch.Tensor) -> torch.Tensor:
     """SMPTE ST 2084 inverse EOTF, cd/m² → signal: :func:`hdrvideo.colour.pq_inverse_eotf` with
     its powers written as :func:`_pow`."""
-    y = _pow((nits / PQ_PEAK_NITS).clamp(0, 1), PQ.M1)
+    y = _pow((nits * (1.0 / PQ_PEAK_NITS)).clamp(0, 1), PQ.M1)
     return _pow((PQ.C1 + PQ.C2 * y) / (1 + PQ.C3 * y), PQ.M2)
 
 
@@ -158,7 +158,8 @@ def fused_light(
     planar (B, 3, H, W) uint8 R'G'B' codes; log_gain (B, 1, H, W) the *unweighted* log gain at
     full resolution, or None → (luma codes (B, H, W), rounded float; Cb and Cr (B, 2, H, W) before
     subsampling; the PQ signal (B, 3, H, W) if ``keep_signal``). Same steps as :func:`planes`."""
-    signal = planar.float() / 255.0
+    signal = planar.float() * (1.0 / 255.0)  # divisions by constants as products: a vector divide costs
+    # as much as an exp here, and the compiler may not turn one into the other (not exact)
     k = c.white_nits
     if log_gain is not None:
         k = torch.exp(highlight_weight(signal, cfg) * log_gain)[:, 0] * c.white_nits
@@ -168,12 +169,12 @@ def fused_light(
     w = colour.LUMA_BT2020
     y = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]).clamp(min=1e-6)  # soft_shoulder, per channel
     span = c.peak_nits - c.knee_nits
-    compressed = c.knee_nits + span * (1 - torch.exp(-(y - c.knee_nits).clamp(min=0) / span))
+    compressed = c.knee_nits + span * (1 - torch.exp((y - c.knee_nits).clamp(min=0) * (-1.0 / span)))
     scale = torch.where(y > c.knee_nits, compressed / y, torch.ones_like(y))
     r, g, b = (_pq((v * scale).clamp(0, c.peak_nits)) for v in rgb)
     kr, kb = KR_KB["bt2020"]
     luma = kr * r + (1 - kr - kb) * g + kb * b
-    chroma = torch.stack(((b - luma) / (2 - 2 * kb), (r - luma) / (2 - 2 * kr)), dim=1)
+    chroma = torch.stack(((b - luma) * (1 / (2 - 2 * kb)), (r - luma) * (1 / (2 - 2 * kr))), dim=1)
     codes = (luma * LUMA_CODES_PER_UNIT + 64).round().clamp(0, 1023)
     return codes, chroma, torch.stack((r, g, b), dim=1) if keep_signal else None
 
@@ -194,14 +195,14 @@ def fused_limit(y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: floa
     (B, 2, H, W) → (luma codes (B, H, W), rounded float: a conversion to an
     integer type here would keep TorchInductor from vectorising the loop; light levels (B, 2) cd/m²)."""
     kr, kb = KR_KB["bt2020"]
-    luma = (y - 64) / LUMA_CODES_PER_UNIT
-    cb, cr = ((rebuilt_chroma[:, i] - 512) / 896 for i in range(2))
+    luma = (y - 64) * (1 / LUMA_CODES_PER_UNIT)  # products, not divisions (see fused_light)
+    cb, cr = ((rebuilt_chroma[:, i] - 512) * (1 / 896) for i in range(2))
     r = luma + (2 - 2 * kr) * cr
     b = luma + (2 - 2 * kb) * cb
-    g = (luma - kr * r - kb * b) / (1 - kr - kb)
+    g = (luma - kr * r - kb * b) * (1 / (1 - kr - kb))
     top = torch.maximum(torch.maximum(r, g), b)
     steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
-    top = top - steps / LUMA_CODES_PER_UNIT
+    top = top - steps * (1 / LUMA_CODES_PER_UNIT)
     return y - steps, frame_stats(_pq_nits(top))
 
 

@@ -26,20 +26,43 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..model import ExpandNet
 from .graded import PHOTO, load_references, make_pairs, score_pairs
 
-__all__ = ["WeightAverage", "GradedValidation", "selection_score", "FALSE_HL_COST_DB"]
+__all__ = ["WeightAverage", "GradedValidation", "selection_score", "interpolate", "FALSE_HL_BUDGET", "FALSE_HL_COST_DB"]
 
-FALSE_HL_COST_DB = 2.0
-"""What one percentage point of false highlights costs in :func:`selection_score`, in dB."""
+FALSE_HL_BUDGET = 0.3
+"""False highlights (% of the pixels not above SDR white) that :func:`selection_score` lets pass free."""
+FALSE_HL_COST_DB = 10.0
+"""What each percentage point of false highlights above :data:`FALSE_HL_BUDGET` costs, in dB."""
 
 
 def selection_score(overall: dict[str, float]) -> float:
-    """One number to choose checkpoints by, from :func:`~.graded.score_pairs`' overall means (dB):
-    PU21-PSNR + ½ × PU21-PSNR on SDR-clipped pixels − :data:`FALSE_HL_COST_DB` per percentage point
-    of false highlights. The three figures the graded-quality issue sets targets on, each one
-    bought at the others' cost by a bolder or a more timid model."""
+    """One number to choose weights by, from :func:`~.graded.score_pairs`' overall means (dB):
+    PU21-PSNR + ½ × PU21-PSNR on SDR-clipped pixels − :data:`FALSE_HL_COST_DB` per percentage
+    point of false highlights above :data:`FALSE_HL_BUDGET`.
+
+    The boldest picture within a budget of false light: a bolder model buys light on clipped
+    pixels with false highlights, a more timid one the other way round, and below a small share
+    false highlights are not worth giving up true light for (a plain linear cost drifted the
+    choice towards ever more timid checkpoints)."""
     clipped = overall["pu21_clipped"]
     clipped = 0.0 if not math.isfinite(clipped) else clipped
-    return overall["pu21_psnr"] + 0.5 * clipped - FALSE_HL_COST_DB * overall["false_hl"]
+    over = max(0.0, overall["false_hl"] - FALSE_HL_BUDGET)
+    return overall["pu21_psnr"] + 0.5 * clipped - FALSE_HL_COST_DB * over
+
+
+def interpolate(a: ExpandNet, b: ExpandNet, alpha: float) -> ExpandNet:
+    """Weights (1 − alpha)·a + alpha·b, in a copy of ``a`` (same architecture): the robust
+    fine-tuning of Wortsman et al. 2022 (WiSE-FT), from a model to its fine-tune. alpha in [0, 1]."""
+    import copy
+
+    if a.config != b.config:
+        raise ValueError("interpolating needs the same architecture on both sides")
+    out = copy.deepcopy(a)
+    sb = b.state_dict()
+    with torch.no_grad():
+        for k, v in out.state_dict().items():
+            if v.is_floating_point():
+                v.lerp_(sb[k].to(v), alpha)
+    return out
 
 
 class WeightAverage:
