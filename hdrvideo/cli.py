@@ -230,6 +230,8 @@ main.add_command(train_command)
 @click.option("--frames-per-clip", type=click.IntRange(1, 100), default=2, show_default=True, help="--pairs.")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True,
               help="--pairs: x264 CRF of the SDR's lossy encode.")
+@click.option("--strength", "strengths", default="1", show_default=True,
+              help="--pairs: comma list of expansion strengths (convert's --strength) to score each model at.")
 @click.option("--peak-nits", type=click.FloatRange(100, 10000, min_open=True), default=1000.0, show_default=True,
               help="--pairs: the output's peak, as convert's --peak-nits.")
 @click.option("--held-out/--all", default=True, show_default=True,

@@ -553,6 +553,7 @@ def test_a_processing_failure_is_one_line_and_leaves_nothing(tmp_path, clip, mon
         (["--codec", "av1", "--preset", "fast"], "--preset for av1 (SVT-AV1) must be 0 … 13"),
         (["--codec", "prores", "--crf", "20"], "--crf applies to hevc and av1, not prores"),
         (["--device", "tpu"], "--device tpu"),
+        (["--strength", "5"], "--strength must be in [0, 3], got 5"),
     ],
 )
 def test_encoder_and_device_options_are_one_line_before_any_work(tmp_path, args, message):

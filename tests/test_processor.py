@@ -240,3 +240,24 @@ def test_cpu_memory_is_planned_by_tiling_the_network():
     assert r.returncode == 0, r.stderr[-1000:]
     peak_gb = int(r.stdout.split()[-1]) / 1e6
     assert peak_gb < 3.0, peak_gb
+
+
+def test_strength_scales_the_log_gain_and_zero_is_bt2408():
+    """``--strength s``: the expansion's log gain × s; 0 gives BT.2408 alone, code for code."""
+    from hdrvideo.model import load_model
+
+    model = load_model(device="cpu")  # the shipped model: it expands the clipped patch
+    frames = _smooth_frames()
+    frames[:, 8:24, 8:32] = 255  # a clipped highlight: the gain path runs
+    signal = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    gains = {}
+    for s in (0.0, 1.0, 2.0):
+        proc = FrameProcessor(model, "pq", 1000.0, strength=s)
+        gains[s], _ = proc.log_gain(signal, proc.decode_sdr(signal))
+    assert float(gains[1.0].amax()) > 0.05  # the test means something: there is a gain to scale
+    assert torch.allclose(gains[2.0], 2 * gains[1.0], atol=1e-5) and float(gains[0.0].abs().amax()) == 0
+    none = FrameProcessor(None, "pq", 1000.0).process(frames)
+    zero = FrameProcessor(model, "pq", 1000.0, strength=0.0).process(frames)
+    assert np.array_equal(none.y, zero.y) and np.array_equal(none.uv, zero.uv)
+    with pytest.raises(ValueError, match="strength"):
+        FrameProcessor(model, "pq", 1000.0, strength=-1)

@@ -79,7 +79,7 @@ def _model_name(p) -> str:
 
 def evaluate(
     *, data, models, held_out, val_fraction, max_side, quality, device, pairs, renderings, frames_per_clip, crf,
-    peak_nits, as_json,
+    peak_nits, as_json, strengths="1",
 ) -> None:  # fmt: skip
     """``hdrvideo eval``: held-out stills through a virtual camera, or (``pairs``) graded pairs."""
     from ..media.hdrio import MediaError
@@ -93,6 +93,12 @@ def evaluate(
         from ..training.graded import format_pairs_table, load_references, make_pairs, photo_pairs, score_pairs
         from ..training.grading import RENDERINGS
 
+        try:
+            levels = [float(x) for x in strengths.split(",") if x.strip()]
+            if not levels or not all(0 <= v <= 3 for v in levels):
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--strength takes a comma list of numbers in [0, 3], got {strengths!r}") from None
         chosen = tuple(r.strip() for r in renderings.split(",") if r.strip()) if renderings else RENDERINGS
         if not chosen or any(r not in RENDERINGS for r in chosen):
             raise UserError(f"--renderings takes a comma list of {', '.join(RENDERINGS)}, got {renderings!r}")
@@ -110,8 +116,10 @@ def evaluate(
         base = FrameProcessor(None, "pq", peak_nits, device=device)
         results = {"BT.2408 alone (no expansion)": score_pairs(base, graded, base)}
         for p in paths:
-            proc = FrameProcessor(_load(p, device), "pq", peak_nits, net_long_side=long_side)
-            results[_model_name(p)] = score_pairs(proc, graded, base)
+            model = _load(p, device)
+            for s in levels:
+                proc = FrameProcessor(model, "pq", peak_nits, net_long_side=long_side, strength=s)
+                results[_model_name(p) + ("" if levels == [1.0] else f" ×{s:g}")] = score_pairs(proc, graded, base)
         if as_json:
             click.echo(json.dumps({k: {"overall": r.overall, "per_rendering": r.per_rendering, "pairs": r.n}
                                    for k, r in results.items()}))  # fmt: skip

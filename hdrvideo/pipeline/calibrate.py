@@ -68,6 +68,9 @@ class CalibrationConfig:
     min_fraction: float = 0.02
     slope_min: float = 0.25
     slope_max: float = 4.0
+    strength: float = 1.0
+    """How bold the expansion is: the log gain is multiplied by it (1: as trained; 0: BT.2408
+    alone; above 1: more light on the same highlights). ``convert --strength``."""
 
     @property
     def knee_nits(self) -> float:

@@ -177,6 +177,7 @@ class FrameProcessor:
         device: str | torch.device | None = None,
         temporal: TemporalHook | None = None,
         compile: bool = False,
+        strength: float = 1.0,
     ) -> None:
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
@@ -193,7 +194,9 @@ class FrameProcessor:
         if self.device.type == "cpu":
             keep_freed_memory()  # frame-sized buffers are reused, not page-faulted in again (memory.py)
         self.transfer = transfer
-        self.cfg = CalibrationConfig(peak_nits=float(peak_nits))
+        if not 0.0 <= strength <= 3.0:
+            raise ValueError(f"strength must be in [0, 3], got {strength:g}")
+        self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength))
         self.sdr_eotf = sdr_eotf
         self.net_long_side = net_long_side
         # on a CPU there is no out-of-memory exception to fall back from (the kernel kills the
@@ -306,7 +309,7 @@ class FrameProcessor:
             net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
             if self.temporal is not None:
                 params = self.temporal.smooth_params(net_in, params, confidence)
-            return raw_log_gain(lin_in, net, params), params
+            return raw_log_gain(lin_in, net, params) * self.cfg.strength, params
         net = self.expand(net_in)
         params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
         if self.net_every > 1 and net_in.shape[0] == 1:
@@ -314,7 +317,7 @@ class FrameProcessor:
         if self.temporal is not None:
             params = self.temporal.smooth_params(net_in, params, confidence)
         self._last_params = params[-1].detach()
-        return raw_log_gain(lin_in, net, params), params
+        return raw_log_gain(lin_in, net, params) * self.cfg.strength, params
 
     @torch.no_grad()
     def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:

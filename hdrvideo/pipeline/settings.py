@@ -90,7 +90,8 @@ class ConversionSettings:
     Model: ``weights`` (None: the shipped model), ``device`` (None: CUDA when present),
     ``precision`` (:data:`PRECISIONS`), ``quality`` (fast | balanced | full; None: full on a GPU,
     fast on a CPU), ``threads`` (torch threads, CPU). Processor: ``transfer`` (pq | hlg),
-    ``peak_nits`` (cd/m², in (100, 10000]), ``batch_size`` (None: 8 on a GPU, 2 on a CPU),
+    ``peak_nits`` (cd/m², in (100, 10000]), ``strength`` (the expansion's log gain × this, in
+    [0, 3]), ``batch_size`` (None: 8 on a GPU, 2 on a CPU),
     ``temporal`` and its ``lookahead`` (frames). Encoder: ``codec``, ``crf``, ``preset``,
     ``encoder`` (pyav | ffmpeg). ``force``: convert input that is already HDR. ``compile``
     (:data:`COMPILE_MODES`; None: :func:`compile_mode`): auto compiles the colour stage and the
@@ -101,6 +102,7 @@ class ConversionSettings:
     weights: str | None = None
     transfer: str = "pq"
     peak_nits: float = 1000.0
+    strength: float = 1.0
     device: str | None = None
     precision: str = "auto"
     quality: str | None = None
@@ -123,6 +125,8 @@ class ConversionSettings:
         """Check what can be checked before any work starts; → self. Raises :class:`SettingsError`."""
         if not 100 < self.peak_nits <= 10000:
             raise SettingsError(f"--peak-nits must be in (100, 10000], got {self.peak_nits:g}")
+        if not 0 <= self.strength <= 3:
+            raise SettingsError(f"--strength must be in [0, 3], got {self.strength:g}")
         if self.precision not in PRECISIONS:
             raise SettingsError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.quality is not None and self.quality not in QUALITIES:
@@ -189,6 +193,6 @@ class ConversionSettings:
             hook = TemporalFilter(TemporalConfig(lookahead=self.lookahead))
         try:
             return FrameProcessor(model, self.transfer, self.peak_nits, net_long_side=QUALITY_LONG_SIDE[quality],
-                                  tile=tile, temporal=hook, compile=compile)  # fmt: skip
+                                  tile=tile, temporal=hook, compile=compile, strength=self.strength)  # fmt: skip
         except ValueError as e:
             raise SettingsError(str(e)) from None
