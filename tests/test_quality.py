@@ -248,6 +248,8 @@ def test_eval_pairs_bad_input_is_one_line(tmp_path):
     for args, message in (
         (["--data", str(tmp_path / "nowhere")], "not a folder"),
         (["--data", str(tmp_path), "--renderings", "nosuch"], "--renderings takes a comma list"),
+        (["--data", str(tmp_path), "--strength", "1,x"], "--strength takes a comma list"),
+        (["--data", str(tmp_path), "--strength", "4"], "--strength takes a comma list"),
         (["--data", str(tmp_path)], "no HDR references"),
     ):
         r = CliRunner().invoke(main, ["eval", "--pairs", *args])
@@ -270,3 +272,23 @@ def test_eval_pairs_cli_on_a_graded_clip(tmp_path):
     base = res["BT.2408 alone (no expansion)"]
     assert base["pairs"] == 2 and set(base["per_rendering"]) == {"bt2446a", "saturated"}
     assert base["overall"]["false_hl"] == 0 and len(res) == 2  # the baseline and the shipped model
+
+
+def test_eval_pairs_scores_each_strength_and_zero_is_bt2408(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from hdrvideo.cli import main
+
+    clip = shared_path("data/hdr-video-graded/tears_of_steel_bridge_pq_6f.h265")
+    (tmp_path / clip.name).symlink_to(clip)
+    r = CliRunner().invoke(main, ["eval", "--pairs", "--data", str(tmp_path), "--frames-per-clip", "1", "--max-side",
+                                  "128", "--renderings", "bt2446c", "--strength", "0,1.2", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    base = res.pop("BT.2408 alone (no expansion)")["overall"]
+    (zero,) = [v["overall"] for k, v in res.items() if k.endswith("×0")]
+    (bold,) = [v["overall"] for k, v in res.items() if k.endswith("×1.2")]
+    assert zero == base  # strength 0 is BT.2408 alone, figure for figure
+    assert bold["headroom"] > base["headroom"]  # and a strength above 0 adds light where it is bright
