@@ -26,19 +26,18 @@ def _interrupt(*_) -> None:
 
 
 def _compiles(args: list[str]) -> bool:
-    """Whether a command with these arguments would compile the colour stage: ``--compile`` (or
-    ``$HDRVIDEO_COMPILE``) not ``off``, and a C++ compiler present (the test of
-    :func:`hdrvideo.pipeline.compiled.compiler_missing`, without importing torch)."""
-    import shutil
+    """Whether a command with these arguments would compile the colour stage on a CPU:
+    ``--compile`` (default :func:`~hdrvideo.pipeline.settings.compile_mode`) not ``off``, and a C++
+    compiler present (:func:`~hdrvideo.pipeline.settings.cxx_compiler`). Without importing torch."""
+    from .pipeline.settings import compile_mode, cxx_compiler
 
-    choice = os.environ.get("HDRVIDEO_COMPILE", "auto")
+    choice = compile_mode()
     for i, a in enumerate(args):
         if a == "--compile" and i + 1 < len(args):
             choice = args[i + 1]
         elif a.startswith("--compile="):
             choice = a.split("=", 1)[1]
-    cxx = os.environ.get("CXX")
-    return choice != "off" and any(shutil.which(c) for c in ([cxx] if cxx else []) + ["g++", "c++", "clang++"])
+    return choice != "off" and cxx_compiler() is not None
 
 
 class _Main(click.Group):
@@ -194,7 +193,8 @@ def info(file, as_json):
               help="Share of samples taken from gain-map photos (Ultra HDR JPEGs in --data: real SDR/HDR pairs).")
 @click.option("--widths", help="Architecture: local,local_out,mid,glob,fuse[,mid_depth] (default 64,128,64,64,64,4).")
 @click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.999, show_default=True,
-              help="Decay of the moving average of the weights that is validated and saved (0: the raw weights).")
+              help="Decay of the moving average of the weights that is validated and saved (0: the raw weights). "
+                   "It starts from the first step's weights: for a short run from scratch, lower it.")
 @click.option("--val-pairs", multiple=True, type=PATH,
               help="Graded validation: PQ/HLG videos (frames between those eval --pairs scores); best.safetensors "
                    "is chosen on them. Repeatable.")

@@ -19,7 +19,6 @@ the compiled path on its own (tests/test_compiled.py).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,8 +47,9 @@ def compiler_missing(device: torch.device) -> str | None:
         return None
     if device.type != "cpu":
         return f"no compiler for {device.type}"
-    cxx = os.environ.get("CXX")
-    if not any(shutil.which(c) for c in ([cxx] if cxx else []) + ["g++", "c++", "clang++"]):
+    from .settings import cxx_compiler
+
+    if cxx_compiler() is None:
         return "no C++ compiler (g++ or clang++) found"
     return None
 

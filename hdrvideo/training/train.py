@@ -354,7 +354,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
                 score = r.psnr
                 meta["val_pu21_psnr"] = f"{r.psnr:.3f}"
             if graded is not None:
-                g = graded(judged, CalibrationConfig().peak_nits)
+                g = graded(judged)
                 row.update({f"graded_{k}": round(g[k], 3) for k in ("pu21_psnr", "pu21_clipped", "false_hl", "score")})
                 score = g["score"]
                 meta.update({f"graded_{k}": f"{v:.3f}" for k, v in g.items()})
