@@ -28,8 +28,9 @@ def _interrupt(*_) -> None:
 def _compiles(args: list[str]) -> bool:
     """Whether a command with these arguments would compile the colour stage on a CPU:
     ``--compile`` (default :func:`~hdrvideo.pipeline.settings.compile_mode`) not ``off``, and a C++
-    compiler present (:func:`~hdrvideo.pipeline.settings.cxx_compiler`). Without importing torch."""
-    from .pipeline.settings import compile_mode, cxx_compiler
+    compiler present (:func:`~hdrvideo.pipeline.memory.cxx_compiler`). Without importing torch."""
+    from .pipeline.memory import cxx_compiler
+    from .pipeline.settings import compile_mode
 
     choice = compile_mode()
     for i, a in enumerate(args):

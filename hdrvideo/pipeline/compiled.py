@@ -47,7 +47,7 @@ def compiler_missing(device: torch.device) -> str | None:
         return None
     if device.type != "cpu":
         return f"no compiler for {device.type}"
-    from .settings import cxx_compiler
+    from .memory import cxx_compiler
 
     if cxx_compiler() is None:
         return "no C++ compiler (g++ or clang++) found"

@@ -1,4 +1,5 @@
-"""Process-wide memory tuning for frame-sized tensors on the CPU.
+"""Process-wide memory tuning for frame-sized tensors on the CPU, and what this CPU machine has
+(native bf16, a C++ compiler for TorchInductor).
 
 A 1080p frame batch in float32 is tens of megabytes per intermediate tensor. glibc's malloc serves
 blocks above its mmap threshold (at most 32 MB by default, adapted at run time) with fresh
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
-__all__ = ["keep_freed_memory", "cpu_has_native_bf16"]
+__all__ = ["keep_freed_memory", "cpu_has_native_bf16", "cxx_compiler"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -53,3 +55,12 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         pass
     return False
+
+
+def cxx_compiler() -> str | None:
+    """The C++ compiler TorchInductor would use on a CPU (``$CXX``, else g++, c++ or clang++ on the
+    PATH), or None. Without importing torch: the CLI asks before torch loads."""
+    import shutil
+
+    cxx = os.environ.get("CXX")
+    return next((c for c in ([cxx] if cxx else []) + ["g++", "c++", "clang++"] if shutil.which(c)), None)

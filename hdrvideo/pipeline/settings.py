@@ -31,7 +31,6 @@ __all__ = [
     "QUALITIES",
     "COMPILE_MODES",
     "compile_mode",
-    "cxx_compiler",
     "pick_device",
     "network_dtype",
 ]
@@ -45,15 +44,6 @@ def compile_mode() -> str:
     """The default of ``--compile``: ``$HDRVIDEO_COMPILE`` when it names a mode, else auto."""
     mode = os.environ.get("HDRVIDEO_COMPILE", "auto").strip().lower()
     return mode if mode in COMPILE_MODES else "auto"
-
-
-def cxx_compiler() -> str | None:
-    """The C++ compiler TorchInductor would use on a CPU (``$CXX``, else g++, c++ or clang++ on the
-    PATH), or None. Without importing torch: the CLI asks before torch loads."""
-    import shutil
-
-    cxx = os.environ.get("CXX")
-    return next((c for c in ([cxx] if cxx else []) + ["g++", "c++", "clang++"] if shutil.which(c)), None)
 
 
 class SettingsError(ValueError):
