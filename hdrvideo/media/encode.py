@@ -68,7 +68,6 @@ _MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
 _MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
 
 
-
 class EncodeError(Exception):
     """The output cannot be written: one clear line for the user."""
 

@@ -153,8 +153,9 @@ def raw_log_gain(sdr_linear: torch.Tensor, net: torch.Tensor, params: torch.Tens
 def expansion_log_gain(
     sdr_signal: torch.Tensor, sdr_linear: torch.Tensor, net: torch.Tensor, params: torch.Tensor, cfg: CalibrationConfig
 ) -> torch.Tensor:
-    """Per-pixel log gain (B, 1, H, W) ≥ 0 to apply to the SDR-in-HDR picture (see module doc, step 3)."""
-    return highlight_weight(sdr_signal, cfg) * raw_log_gain(sdr_linear, net, params)
+    """Per-pixel log gain (B, 1, H, W) ≥ 0 to apply to the SDR-in-HDR picture (see module doc, step 3),
+    × ``cfg.strength``."""
+    return highlight_weight(sdr_signal, cfg) * raw_log_gain(sdr_linear, net, params) * cfg.strength
 
 
 def soft_shoulder(rgb_nits: torch.Tensor, knee: float, peak: float) -> torch.Tensor:

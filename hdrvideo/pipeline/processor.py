@@ -284,10 +284,12 @@ class FrameProcessor:
         return gain, params
 
     def _filtered_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_raw_gain` and the temporal filter, both at the network's resolution (B, 1, h, w):
-        in fast mode the filter's motion test then sees a frame already averaged down (4× at
-        1080p), which sensor and compression noise do not move, at 1/16 of the cost."""
+        """:meth:`_raw_gain` × the strength, and the temporal filter, both at the network's
+        resolution (B, 1, h, w): in fast mode the filter's motion test then sees a frame already
+        averaged down (4× at 1080p), which sensor and compression noise do not move, at 1/16 of
+        the cost."""
         raw, params = self._raw_gain(net_in, lin_in)
+        raw = raw * self.cfg.strength
         if self.temporal is not None:
             raw = self.temporal.filter_gain(net_in, raw)
         return raw, params
@@ -309,7 +311,7 @@ class FrameProcessor:
             net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
             if self.temporal is not None:
                 params = self.temporal.smooth_params(net_in, params, confidence)
-            return raw_log_gain(lin_in, net, params) * self.cfg.strength, params
+            return raw_log_gain(lin_in, net, params), params
         net = self.expand(net_in)
         params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
         if self.net_every > 1 and net_in.shape[0] == 1:
@@ -317,7 +319,7 @@ class FrameProcessor:
         if self.temporal is not None:
             params = self.temporal.smooth_params(net_in, params, confidence)
         self._last_params = params[-1].detach()
-        return raw_log_gain(lin_in, net, params) * self.cfg.strength, params
+        return raw_log_gain(lin_in, net, params), params
 
     @torch.no_grad()
     def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
