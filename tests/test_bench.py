@@ -38,6 +38,9 @@ def test_network_flops_match_the_paper_and_bench_network_runs_every_row():
     assert [r["variant"] for r in rows] == ["eager", "channels_last", "cudagraphs"]
     assert rows[0]["fps"] > 0 and rows[0]["tflops"] >= 0 and rows[1]["fps"] > 0
     assert "CUDA" in rows[2]["error"]  # not available here: a row that says so, not a crash
+    # a second size after a half-precision row: the FLOP count must not inherit the model's dtype
+    rows = bench_network(load_model(None), [(64, 48), (32, 32)], ["bf16"], ["eager"], seconds=0.1)
+    assert [r["size"] for r in rows] == ["64x48", "32x32"] and all("error" not in r for r in rows)
 
 
 def test_bench_network_cli_json():

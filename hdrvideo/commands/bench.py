@@ -176,7 +176,7 @@ def network_flops(model: torch.nn.Module, width: int, height: int) -> int:
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    meta = copy.deepcopy(model).to("meta")
+    meta = copy.deepcopy(model).to("meta", torch.float32)  # whatever dtype the last row left it in
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.empty(1, 3, height, width, device="meta"))
     return int(counter.get_total_flops())

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The GPU measurements of the README's speed section, in one run on a CUDA machine.
+#
+#   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
+#
+# PARTs (default: all but tests): info bench bench4k network stream train tests
+# Each step has its own time limit, so one slow step cannot take the others with it; every
+# result lands in OUTDIR (default: ./gpu-check) as it is made.
+#
+# Where av and kornia are not installed (a bare CUDA image), put their wheels in .whl/
+# (see scripts/README or the README's speed section) and they are installed to /tmp/site first.
+# `train` reads HDR images from $GPU_TRAIN_DATA (default ../shared/data/hdr-images).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-gpu-check}
+shift || true
+parts=${*:-info bench bench4k network stream train}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+
+if ! python3 -c "import av, kornia" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+python3 -m pip show -q hdrvideo >/dev/null 2>&1 \
+    || python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir . >/dev/null
+hv="python3 -m hdrvideo"
+step() {  # step NAME SECONDS COMMAND...: run with a limit, keep its output
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name ($(date +%T), limit ${limit}s)"
+    local t0=$SECONDS
+    timeout --signal=INT --kill-after=10 "$limit" "$@" >"$out/$name.txt" 2>&1
+    echo "   rc $? after $((SECONDS - t0)) s"
+    tail -n 40 "$out/$name.txt"
+}
+has() { [[ " $parts " == *" $1 "* ]]; }
+
+if has info; then
+    step info 60 bash -c 'nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv;
+        lscpu | grep -E "Model name|^CPU\(s\)"; python3 -c "import torch, av, kornia, triton;
+print(\"torch\", torch.__version__, torch.cuda.get_device_name(), \"av\", av.__version__, \"kornia\", kornia.__version__,
+\"triton\", triton.__version__)"'
+fi
+if has bench; then
+    step bench_off 120 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile off --json
+    step bench_auto 200 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile auto --json
+fi
+if has bench4k; then
+    step bench_4k 150 $hv bench --size 3840x2160 --frames 48 --modes null,full --compile auto --json
+fi
+if has network; then
+    step network 150 $hv bench --network --sizes 1920x1080,3840x2160 --dtypes bf16,fp16 \
+        --variants eager,channels_last,cudagraphs,compile --seconds 0.5
+fi
+if has stream; then
+    step stream_1080p 40 $hv stream -f lavfi -i "testsrc2=size=1920x1080:rate=30,realtime" \
+        -o "$out/stream.mkv" --duration 10 --quality full
+    rm -f "$out/stream.mkv"
+fi
+if has train; then
+    step train 100 $hv train --data "${GPU_TRAIN_DATA:-../shared/data/hdr-images}" --out /tmp/gpu-train \
+        --steps 100000 --batch-size 32 --crop 256 --val-every 100000 --ckpt-every 100000 --time-limit 0.75
+    cp /tmp/gpu-train/log.csv "$out/train_log.csv" 2>/dev/null
+fi
+if has tests; then
+    # the tests that run the processor, the network, the compiled path and training, on the GPU
+    step tests 200 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_processor.py tests/test_compiled.py \
+        tests/test_model.py tests/test_convert.py tests/test_temporal.py tests/test_train.py tests/test_quality.py
+fi
+echo "== done $(date +%T)"
