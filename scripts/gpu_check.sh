@@ -4,11 +4,13 @@
 #   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
 #
 # PARTs (default: all but tests): info bench bench4k network stream train tests
+# (train needs HDR images; `python scripts/pack_training_data.py` makes a small copy to carry)
 # Each step has its own time limit, so one slow step cannot take the others with it; every
 # result lands in OUTDIR (default: ./gpu-check) as it is made.
 #
 # Where av and kornia are not installed (a bare CUDA image), put their wheels in .whl/
-# (see scripts/README or the README's speed section) and they are installed to /tmp/site first.
+# (`pip download --no-deps --only-binary=:all: -d .whl av kornia kornia_rs ffmpeg-python future openexr`
+# for the machine's Python) and they are installed to /tmp/site first.
 # `train` reads HDR images from $GPU_TRAIN_DATA (default ../shared/data/hdr-images).
 set -uo pipefail
 cd "$(dirname "$0")/.."
