@@ -196,7 +196,7 @@ class ExpandNet(nn.Module):
 
 _PACKAGE_MODELS = Path(__file__).resolve().parent / "models"
 _REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v2"
+DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v3"
 
 
 def default_weights_path() -> Path | None:
@@ -280,7 +280,32 @@ def load_model(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.metadata = meta  # type: ignore[attr-defined]
+    gain_scale(model)  # a bad value is an error of the file, said when it is loaded
     return model.to(device=device, dtype=dtype).eval()
+
+
+GAIN_SCALE_KEY = "gain_scale"
+"""Metadata key of a model's calibrated expansion strength (see :func:`gain_scale`)."""
+
+
+def gain_scale(model: ExpandNet | None) -> float:
+    """How bold this model's expansion is meant to be: the factor on its log gain at ``--strength 1``.
+
+    Read from the weights' metadata (``gain_scale``, written by ``save_model``); 1.0 for weights
+    without it (the authors' ``.pth``, earlier releases). A network trained with a penalty on
+    over-expansion learns to be timid where it is unsure; its gain scale, chosen on the graded
+    validation split, gives clipped light back the headroom a grade would. Raises WeightsError for
+    a value that is not a number in (0, 4]."""
+    raw = getattr(model, "metadata", {}).get(GAIN_SCALE_KEY) if model is not None else None
+    if raw is None:
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= 4.0:
+        raise WeightsError(f"the weights' {GAIN_SCALE_KEY} must be a number in (0, 4], got {raw!r}")
+    return value
 
 
 def save_model(model: ExpandNet, path: str | Path, metadata: dict[str, str] | None = None) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hdrvideo.model import ExpandNet, ExpandNetConfig, WeightsError, load_model, save_model
+from hdrvideo.model import ExpandNet, ExpandNetConfig, WeightsError, gain_scale, load_model, save_model
 from tests.conftest import shared_path
 
 AUTHORS_KEYS = {
@@ -108,6 +108,20 @@ def test_safetensors_round_trip_with_metadata(tmp_path):
         torch.testing.assert_close(model(x), loaded(x))
 
 
+def test_gain_scale_is_read_from_the_weights_and_checked(tmp_path):
+    model = _random_model(4)
+    assert gain_scale(model) == 1.0 and gain_scale(None) == 1.0  # no metadata: as trained
+    path = tmp_path / "m.safetensors"
+    save_model(model, path, {"gain_scale": 1.4})
+    assert gain_scale(load_model(path, device="cpu")) == 1.4
+    torch.save(model.state_dict(), tmp_path / "w.pth")
+    assert gain_scale(load_model(tmp_path / "w.pth", device="cpu")) == 1.0  # the authors' format has none
+    for bad in ("0", "-1", "5", "bold"):
+        save_model(model, path, {"gain_scale": bad})
+        with pytest.raises(WeightsError, match="gain_scale"):
+            load_model(path, device="cpu")
+
+
 def test_authors_pth_format_loads(tmp_path):
     model = _random_model(4)
     path = tmp_path / "weights.pth"
@@ -144,10 +158,10 @@ def test_shipped_default_weights_load_with_no_argument():
     from hdrvideo.model import default_weights_path, load_model
 
     path = default_weights_path()
-    assert path is not None and path.parent.name == "hdrvideo-expandnet-v2"
+    assert path is not None and path.parent.name == "hdrvideo-expandnet-v3"
     assert (path.parent / "MODEL_CARD.md").is_file()
     model = load_model(device="cpu")
-    assert model.metadata["name"] == "hdrvideo-expandnet-v2"
+    assert model.metadata["name"] == "hdrvideo-expandnet-v3"
     x = torch.rand(1, 3, 64, 96)
     y = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all()

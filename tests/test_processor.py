@@ -261,3 +261,23 @@ def test_strength_scales_the_log_gain_and_zero_is_bt2408():
     assert np.array_equal(none.y, zero.y) and np.array_equal(none.uv, zero.uv)
     with pytest.raises(ValueError, match="strength"):
         FrameProcessor(model, "pq", 1000.0, strength=-1)
+
+
+def test_the_models_gain_scale_multiplies_the_users_strength(tmp_path):
+    """Weights that carry a gain scale g expand at --strength s exactly as the same network
+    without it at strength s × g (the shipped model's calibrated boldness, model card)."""
+    from hdrvideo.model import gain_scale, load_model, save_model
+
+    plain = load_model(device="cpu")
+    path = tmp_path / "scaled.safetensors"
+    save_model(plain, path, {**plain.metadata, "gain_scale": 1.5 * gain_scale(plain)})
+    scaled = load_model(path, device="cpu")
+    frames = _smooth_frames()
+    frames[:, 8:24, 8:32] = 255
+    signal = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    a = FrameProcessor(scaled, "pq", 1000.0, strength=0.8)
+    b = FrameProcessor(plain, "pq", 1000.0, strength=0.8 * 1.5)
+    ga, _ = a.log_gain(signal, a.decode_sdr(signal))
+    gb, _ = b.log_gain(signal, b.decode_sdr(signal))
+    assert float(gb.amax()) > 0.05 and torch.allclose(ga, gb, atol=1e-6)
+    assert np.array_equal(a.process(frames).y, b.process(frames).y)

@@ -37,8 +37,8 @@ def conversion_options(live: bool = False):
         click.option("--peak-nits", type=float, default=1000.0, show_default=True,
                      help="Peak light of the output, cd/m² (the HDR10 mastering peak; HLG's display peak)."),
         click.option("--strength", type=float, default=1.0, show_default=True,
-                     help="How bold the expansion is: the network's log gain × this (0: BT.2408 alone; "
-                          "above 1: more light on the same highlights, and more false light)."),
+                     help="How bold the expansion is: the log gain × this × the model's own gain scale "
+                          "(0: BT.2408 alone; above 1: more light on the same highlights, and more false light)."),
         click.option("--codec", type=click.Choice(codecs), default="hevc", show_default=True),
         click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1."),
         click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13; stream: "

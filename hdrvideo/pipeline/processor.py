@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour
-from ..model import ExpandNet
+from ..model import ExpandNet, gain_scale
 from . import colour_stage
 from .calibrate import CalibrationConfig, fit_params, highlight_weight, raw_log_gain
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
@@ -163,6 +163,9 @@ class FrameProcessor:
     pays the compilation (once per frame size; cached on disk); where no compiler works, the
     eager path runs and :attr:`notes` says why. The codes are those of the eager path to within
     one 10-bit code on a few samples per million (tests/test_compiled.py).
+    strength: how bold the expansion is, in [0, 3] (``--strength``): the log gain is multiplied
+    by it and by the model's own gain scale (:func:`~hdrvideo.model.gain_scale`); 0 gives
+    BT.2408 alone.
     """
 
     def __init__(
@@ -196,7 +199,8 @@ class FrameProcessor:
         self.transfer = transfer
         if not 0.0 <= strength <= 3.0:
             raise ValueError(f"strength must be in [0, 3], got {strength:g}")
-        self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength))
+        # the user's strength × the model's own (its metadata's gain scale; 1 for the authors' weights)
+        self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength) * gain_scale(model))
         self.sdr_eotf = sdr_eotf
         self.net_long_side = net_long_side
         # on a CPU there is no out-of-memory exception to fall back from (the kernel kills the

@@ -97,6 +97,9 @@ class TrainConfig:
 # -- the pieces of one step ------------------------------------------------------------------
 
 
+FALLBACK_BELOW = 0.80  # largest channel under which a pixel is unclipped, for the exposure fallback (not the gate)
+
+
 def compute_targets(hdr: torch.Tensor, exposure: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
     """Calibrated targets (B, 3, H, W) in [0, 1] for the SDR ``signal`` made from ``hdr`` (module doc, step 3)."""
     cfg = CalibrationConfig()
@@ -107,7 +110,7 @@ def compute_targets(hdr: torch.Tensor, exposure: torch.Tensor, signal: torch.Ten
     ls = torch.log(colour.luminance(sdr, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
     n = ok.sum(1)
     # samples with too few well-exposed pixels fall back to all pixels below clipping
-    below = (signal.amax(1) < cfg.blend_lo).flatten(1).float()
+    below = (signal.amax(1) < FALLBACK_BELOW).flatten(1).float()
     use = torch.where((n >= 64)[:, None], ok, below)
     offset = ((ls - lr) * use).sum(1) / use.sum(1).clamp(min=1)
     return (rel * torch.exp(offset).view(-1, 1, 1, 1) / TARGET_SCALE).clamp(0, 1)
