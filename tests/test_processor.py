@@ -268,10 +268,12 @@ def test_the_models_gain_scale_multiplies_the_users_strength(tmp_path):
     without it at strength s × g (the shipped model's calibrated boldness, model card)."""
     from hdrvideo.model import gain_scale, load_model, save_model
 
-    plain = load_model(device="cpu")
-    path = tmp_path / "scaled.safetensors"
-    save_model(plain, path, {**plain.metadata, "gain_scale": 1.5 * gain_scale(plain)})
-    scaled = load_model(path, device="cpu")
+    shipped = load_model(device="cpu")
+    meta = {k: v for k, v in shipped.metadata.items() if k != "gain_scale"}
+    save_model(shipped, tmp_path / "plain.safetensors", meta)
+    save_model(shipped, tmp_path / "scaled.safetensors", {**meta, "gain_scale": 1.5})
+    plain, scaled = (load_model(tmp_path / f"{n}.safetensors", device="cpu") for n in ("plain", "scaled"))
+    assert gain_scale(plain) == 1.0 and gain_scale(scaled) == 1.5
     frames = _smooth_frames()
     frames[:, 8:24, 8:32] = 255
     signal = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255

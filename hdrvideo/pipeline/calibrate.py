@@ -31,8 +31,9 @@ How. Per frame:
    network lifted 1.5–2×. Chosen on the graded validation split (frames the evaluation does not
    score): v2 went from 0.49% false highlights and 17.82 dB PU21 on clipped pixels to 0.09% and
    17.71 dB with its gain scaled 1.15 (a later gate alone costs clipped light; a model's gain
-   scale, :func:`~hdrvideo.model.gain_scale`, gives it back where the SDR clipped). Elsewhere the gain is exactly 1, so mid-tones land
-   where the SDR put them (the BT.2408 picture), whatever the fit. The gain multiplies all three
+   scale, :func:`~hdrvideo.model.gain_scale`, gives it back where the SDR clipped).
+   Elsewhere the gain is exactly 1, so mid-tones land where the SDR put them (the BT.2408
+   picture), whatever the fit. The gain multiplies all three
    channels, so hue comes from the SDR.
 4. Soft shoulder: luminance above the knee ``k`` (half the peak, at least SDR white: graded HDR
    keeps highlights linear well above diffuse white) is compressed towards the configured peak
