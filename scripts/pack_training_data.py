@@ -3,8 +3,9 @@ to a long side, written under one output folder with the same file names and for
 ``train``'s held-out split, which hashes file names, is the same, and no held-out scene leaks).
 
 For carrying a training set to a machine that has a GPU but not the data (a few tens of MB
-instead of hundreds). Radiance .hdr stays RGBE; EXR is written as half float with ZIP; float TIFF
-stays float TIFF. PQ/HLG videos are not packed.
+instead of hundreds). Written by ``convert``'s image writer (``write_hdr_image``): Radiance .hdr
+stays RGBE, EXR becomes half float with ZIP; other kinds (float TIFF) are skipped with the reason.
+PQ/HLG videos are not packed.
 
     python scripts/pack_training_data.py ../shared/data/hdr-images ../shared/data/hdr-clips \
         --out .gpudata/train --max-side 512
@@ -18,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hdrvideo.commands.images import ImageError, write_hdr_image
 from hdrvideo.media.hdrio import MediaError, find_media, read_hdr_image
 
 
@@ -29,22 +31,10 @@ def _scaled(img: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
 
 
-def _write_exr(path: Path, rgb: np.ndarray) -> None:
-    import OpenEXR
-
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    with OpenEXR.File(header, {"RGB": np.ascontiguousarray(rgb, dtype=np.float16)}) as f:
-        f.write(str(path))
-
-
 def _write(dst: Path, rgb: np.ndarray) -> None:
-    """(H, W, 3) linear RGB → ``dst`` in the format its suffix names."""
+    """(H, W, 3) linear RGB → ``dst`` in the format its suffix names (.exr or .hdr)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    rgb = np.ascontiguousarray(rgb.clip(0, None), dtype=np.float32)
-    if dst.suffix.lower() == ".exr":
-        _write_exr(dst, rgb)
-    elif not cv2.imwrite(str(dst), rgb[:, :, ::-1]):
-        raise SystemExit(f"could not write {dst}")
+    write_hdr_image(dst, rgb.clip(0, None))
 
 
 def main() -> None:
@@ -58,11 +48,10 @@ def main() -> None:
         images, clips = find_media(folder)
         for p in images:
             try:
-                img = _scaled(read_hdr_image(p), args.max_side)
-            except MediaError as e:
+                _write(args.out / p.relative_to(folder.parent), _scaled(read_hdr_image(p), args.max_side))
+            except (MediaError, ImageError) as e:
                 print(f"skipping: {e}")
                 continue
-            _write(args.out / p.relative_to(folder.parent), img)
             n += 1
         for clip in clips:
             if not isinstance(clip, list):
