@@ -35,6 +35,17 @@ def _real_frames(n: int = 2) -> np.ndarray:
     return out
 
 
+def _float64_codes(frames: np.ndarray, proc: FrameProcessor) -> tuple[np.ndarray, np.ndarray]:
+    """The eager stage (BT.2408, no network) computed in float64: (luma codes, chroma codes)."""
+    from hdrvideo import colour
+    from hdrvideo.pipeline import colour_stage
+
+    linear = colour.bt1886_eotf(torch.from_numpy(frames).permute(0, 3, 1, 2).double() / 255)
+    y, uv, _, _ = colour_stage.planes(linear, None, proc.stage)
+    y, _ = colour_stage.limit_to_peak(y, uv, proc.stage.peak_signal)
+    return y.numpy().astype(np.uint16), uv.numpy().astype(np.uint16)
+
+
 def _compare(eager, fused):
     dy = np.abs(eager.y.astype(int) - fused.y.astype(int))
     duv = np.abs(eager.uv.astype(int) - fused.uv.astype(int))
@@ -44,8 +55,11 @@ def _compare(eager, fused):
 @needs_compiler
 @pytest.mark.parametrize("with_model", [False, True])
 def test_compiled_path_gives_the_codes_of_the_eager_path_on_real_frames(tiny_model, monkeypatch, tmp_path, with_model):
-    """Within one 10-bit code on at most 0.1% of the samples (measured: 0.03%, from exp·log in
-    place of pow and a different order of float operations), light levels to 0.1%."""
+    """Within one 10-bit code on at most 0.1% of the samples, light levels to 0.1%. On a CPU the
+    compiled stage looks BT.1886 and PQ up in float64-made tables (colour/tables.py): its codes are
+    closer to a float64 computation than the eager float32 path's (measured on these frames:
+    0.007% of luma codes differ from float64 against 0.07%), and the difference to the eager path
+    is that path's own rounding (0.06% of luma codes)."""
     monkeypatch.setenv("HDRVIDEO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "")  # records the variable, so that teardown restores it
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
@@ -61,6 +75,9 @@ def test_compiled_path_gives_the_codes_of_the_eager_path_on_real_frames(tiny_mod
     np.testing.assert_allclose(fused.max_cll, eager.max_cll, rtol=1e-3)
     np.testing.assert_allclose(fused.max_fall, eager.max_fall, rtol=1e-3)
     np.testing.assert_allclose(fused.params, eager.params, rtol=1e-3, atol=1e-4)
+    if not with_model:  # against the same stage in float64: at least as exact as the eager path
+        y64, uv64 = _float64_codes(frames, proc)
+        assert (fused.y != y64).mean() <= (eager.y != y64).mean() and (fused.uv != uv64).mean() <= (eager.uv != uv64).mean()
     # the compiled kernels are kept for the next run
     assert C.cache_dir() == tmp_path / "cache" / "inductor"
     import os
@@ -77,7 +94,7 @@ def test_compiled_path_keeps_the_signal_and_the_peak():
     eager = FrameProcessor(None, "pq", peak_nits=600.0).process(frames, keep_signal=True)
     fused = FrameProcessor(None, "pq", peak_nits=600.0, compile=True).process(frames, keep_signal=True)
     assert fused.signal.shape == eager.signal.shape
-    assert float((fused.signal - eager.signal).abs().max()) < 1e-5
+    assert float((fused.signal - eager.signal).abs().max()) < 1e-5  # the eager float32 PQ's error: 6e-6
     assert float(fused.max_cll.max()) <= 600.0
 
 
