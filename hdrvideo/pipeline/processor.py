@@ -17,6 +17,7 @@ Stages, all batched tensor code on the model's device (data flows one way):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -217,6 +218,12 @@ class FrameProcessor:
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         self._tables = colour_stage.tables_for(self.device) if compile else None
+        # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
+        # small passes over 480×270 cost more than the per-pixel stage of a 720p frame (see _fit)
+        calibrating = compile and model is not None
+        self._fit_c = Compiled(fit_params, self.device, self._note) if calibrating else None
+        self._gain_c = Compiled(raw_log_gain, self.device, self._note) if calibrating else None
+        self._decode_c = Compiled(self.decode_sdr, self.device, self._note) if calibrating else None
         self._last_params: torch.Tensor | None = None
         self.net_every = 1  # run the network on every k-th frame and carry its output between (stream)
         self._net_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (frames since, net, params)
@@ -294,10 +301,27 @@ class FrameProcessor:
         averaged down (4× at 1080p), which sensor and compression noise do not move, at 1/16 of
         the cost."""
         raw, params = self._raw_gain(net_in, lin_in)
-        raw = raw * self.cfg.strength
-        if self.temporal is not None:
-            raw = self.temporal.filter_gain(net_in, raw)
+        with self._small_work():
+            raw = raw * self.cfg.strength
+            if self.temporal is not None:
+                raw = self.temporal.filter_gain(net_in, raw)
         return raw, params
+
+    @contextlib.contextmanager
+    def _small_work(self):
+        """One thread on a CPU for the many small passes at the network's resolution (calibration,
+        temporal filter): with OpenMP waiting passively (beside x265, see ``cli``), waking the
+        other thread for each pass of a 480×270 frame cost more than the pass. Measured at 720p in
+        ``stream``'s settings: the temporal filter 3.4 → 2.2 ms per frame."""
+        threads = torch.get_num_threads()
+        if self.device.type != "cpu" or threads == 1:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def _raw_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The network on net_in (B, 3, h, w) signal, lin_in its SDR linear → unweighted log gain
@@ -314,17 +338,42 @@ class FrameProcessor:
             # (the light gate of this frame still decides where light is added)
             self._net_cache = (cache[0] + 1, cache[1], cache[2])
             net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
+            with self._small_work():
+                if self.temporal is not None:
+                    params = self.temporal.smooth_params(net_in, params, confidence)
+                return self._log_gain_of(lin_in, net, params), params
+        net = self.expand(net_in)
+        with self._small_work():
+            params, confidence = self._fit(net_in, lin_in, net)
+            if self.net_every > 1 and net_in.shape[0] == 1:
+                self._net_cache = (0, net, params)
             if self.temporal is not None:
                 params = self.temporal.smooth_params(net_in, params, confidence)
-            return raw_log_gain(lin_in, net, params), params
-        net = self.expand(net_in)
-        params, confidence = fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
-        if self.net_every > 1 and net_in.shape[0] == 1:
-            self._net_cache = (0, net, params)
-        if self.temporal is not None:
-            params = self.temporal.smooth_params(net_in, params, confidence)
-        self._last_params = params[-1].detach()
-        return raw_log_gain(lin_in, net, params), params
+            self._last_params = params[-1].detach()
+            return self._log_gain_of(lin_in, net, params), params
+
+    def _fit(self, net_in: torch.Tensor, lin_in: torch.Tensor, net: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`~hdrvideo.pipeline.calibrate.fit_params` with this processor's fallback; compiled,
+        frame by frame (one graph whatever the batch: a short last batch compiles nothing new).
+        At 720p in ``stream`` (fast mode, the network on every 8th frame), the decode, fit and
+        log gain at the network's resolution took 2.9 ms per frame eagerly."""
+        if self._fit_c is None or not self._fit_c.usable:
+            return fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
+        parts = [self._fit_c(net_in[i : i + 1], lin_in[i : i + 1], net[i : i + 1], self.cfg, self._last_params)
+                 for i in range(net_in.shape[0])]  # fmt: skip
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _log_gain_of(self, lin_in: torch.Tensor, net: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """:func:`~hdrvideo.pipeline.calibrate.raw_log_gain`, compiled frame by frame where it can be."""
+        if self._gain_c is None or not self._gain_c.usable:
+            return raw_log_gain(lin_in, net, params)
+        return torch.cat([self._gain_c(lin_in[i : i + 1], net[i : i + 1], params[i : i + 1]) for i in range(net.shape[0])])
+
+    def _decode_small(self, signal: torch.Tensor) -> torch.Tensor:
+        """:meth:`decode_sdr` of the network's input, compiled frame by frame where it can be."""
+        if self._decode_c is None or not self._decode_c.usable:
+            return self.decode_sdr(signal)
+        return torch.cat([self._decode_c(signal[i : i + 1]) for i in range(signal.shape[0])])
 
     @torch.no_grad()
     def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
@@ -467,8 +516,11 @@ class FrameProcessor:
         params = torch.tensor([0.0, 1.0], device=self.device).expand(b, 2)
         if self.model is not None:
             small = self._net_input_size(h, w)
-            net_in = _to_signal(raw) if small is None else self._net_input(raw, small)
-            raw_gain, params = self._filtered_gain(net_in, self.decode_sdr(net_in))
+            if small is None:
+                net_in = _to_signal(raw)
+            else:  # frame by frame, as below: a short last batch compiles nothing new
+                net_in = torch.cat([self._net_input(raw[i : i + 1], small) for i in range(b)])
+            raw_gain, params = self._filtered_gain(net_in, self._decode_small(net_in))
             if small is not None:
                 raw_gain = F.interpolate(raw_gain, size=(h, w), mode="bilinear", align_corners=False)
             del net_in
