@@ -174,3 +174,50 @@ def test_openmp_waits_passively_only_where_the_colour_stage_compiles(monkeypatch
     monkeypatch.setenv("CXX", "no-such-compiler")
     monkeypatch.setenv("PATH", "/nonexistent")
     assert not _compiles(["in.mp4"])
+
+
+@needs_compiler
+def test_compiled_temporal_filter_and_calibration_give_the_eager_codes(tiny_model):
+    """Fast mode with the temporal filter, as ``convert`` runs it: the filter's passes and the
+    calibration at the network's resolution compiled (frame by frame, on one thread) give the
+    eager path's codes over two batches (state carried), within one code on ≤ 0.1% of samples."""
+    from hdrvideo.pipeline.temporal import TemporalFilter
+
+    frames = np.concatenate([_real_frames(3), 255 - _real_frames(3)])  # a cut in the middle (inverted)
+    eager = FrameProcessor(tiny_model, "pq", net_long_side=240, temporal=TemporalFilter())
+    proc = FrameProcessor(tiny_model, "pq", net_long_side=240, temporal=TemporalFilter(), compile=True)
+    threads = torch.get_num_threads()
+    for part in (frames[:4], frames[4:]):
+        a, b = eager.process(part), proc.process(part)
+        dy, duv = _compare(a, b)
+        assert dy.max() <= 1 and duv.max() <= 1 and (dy > 0).mean() <= 1e-3 and (duv > 0).mean() <= 1e-3
+        np.testing.assert_allclose(b.params, a.params, rtol=1e-3, atol=1e-4)
+    assert proc.notes == [] and proc.temporal._blend_fn.usable and proc._fit_c.usable
+    assert proc.temporal.cuts_seen == eager.temporal.cuts_seen == 1
+    assert torch.get_num_threads() == threads  # the small passes' one thread is given back
+
+
+def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
+    """The fused stage without its shoulder gives the same codes exactly when the gain is too small
+    for any pixel to pass the knee; the processor skips it only then."""
+    from hdrvideo.pipeline import colour_stage
+
+    proc = FrameProcessor(None, "pq")
+    c, cfg = proc.stage, proc.cfg
+    frames = torch.from_numpy(np.random.default_rng(3).integers(200, 256, (1, 32, 48, 3), dtype=np.uint8))
+    planar = frames.permute(0, 3, 1, 2)
+    below = 0.999 * np.log(c.knee_nits / c.white_nits)  # white · e^g just under the knee
+    gain = torch.full((1, 1, 32, 48), below)
+    with_shoulder = colour_stage.fused_light(planar, gain, c, cfg, True, shoulder=True)
+    without = colour_stage.fused_light(planar, gain, c, cfg, True, shoulder=False)
+    assert torch.equal(with_shoulder[0], without[0]) and torch.equal(with_shoulder[1], without[1])
+    assert proc._shoulders(torch.full((2, 1, 4, 4), below)) == [False, False]
+    above = torch.full((2, 1, 4, 4), below)
+    above[1, 0, 2, 2] = 1.01 * np.log(c.knee_nits / c.white_nits)
+    assert proc._shoulders(above) == [False, True]
+    # and where the gain does pass the knee, the shoulder changes the picture
+    gain = torch.full((1, 1, 32, 48), 2.0)
+    assert not torch.equal(
+        colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=True)[0],
+        colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=False)[0],
+    )

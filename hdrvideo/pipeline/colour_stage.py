@@ -182,14 +182,17 @@ def fused_light(
     cfg: CalibrationConfig,
     keep_signal: bool,
     tables: Tables | None = None,
+    shoulder: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The per-pixel part of the stage for PQ, one channel at a time (so that TorchInductor fuses
     it into one vectorised loop), from 8-bit planes.
 
     planar (B, 3, H, W) uint8 R'G'B' codes; log_gain (B, 1, H, W) the *unweighted* log gain at
     full resolution, or None; tables (:func:`tables_for`): BT.1886 and PQ looked up rather than
-    computed as powers → (luma codes (B, H, W), rounded float; Cb and Cr (B, 2, H, W) before
-    subsampling; the PQ signal (B, 3, H, W) if ``keep_signal``). Same steps as :func:`planes`."""
+    computed as powers; shoulder False: the caller knows that no pixel passes the knee (the
+    gain is too small: see ``FrameProcessor._process_fused``), and the shoulder, then 1, is
+    skipped → (luma codes (B, H, W), rounded float; Cb and Cr (B, 2, H, W) before subsampling;
+    the PQ signal (B, 3, H, W) if ``keep_signal``). Same steps as :func:`planes`."""
     signal = planar.float() * (1.0 / 255.0)  # divisions by constants as products: a vector divide costs
     # as much as an exp here, and the compiler may not turn one into the other (not exact)
     k = c.white_nits
@@ -202,7 +205,7 @@ def fused_light(
         lin = [tables.bt1886[codes[:, i]] * k for i in range(3)]
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
-    if log_gain is not None or c.knee_nits < c.white_nits:  # soft_shoulder, per channel
+    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:  # soft_shoulder, per channel
         w = colour.LUMA_BT2020
         y = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]).clamp(min=1e-6)
         span = c.peak_nits - c.knee_nits

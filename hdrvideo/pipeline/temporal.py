@@ -33,6 +33,7 @@ order, batches one after another (call :meth:`reset` between unrelated clips).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,6 +82,38 @@ def luma_histogram_distance(a: torch.Tensor, b: torch.Tensor, bins: int = 32, sc
     return (_histograms(_small_luma(a, scale), bins) - _histograms(_small_luma(b, scale), bins)).abs().sum(1)
 
 
+def _scene_stats(signal: torch.Tensor, scale: int, bins: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, 3, H, W) signal → (small luma (B, 1, H/scale, W/scale), histograms (B, bins), mean luma (B,))."""
+    luma = _small_luma(signal, scale)
+    return luma, _histograms(luma, bins), luma.flatten(1).mean(1)
+
+
+def _level_stats(weight: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Highlight weight and log gain (1, 1, h, w) → (the weight's mass, the weighted gain's sum)."""
+    return weight.sum(), (weight * gain).sum()
+
+
+def _shift_and_blend(
+    gain: torch.Tensor,
+    shift: torch.Tensor,
+    luma: torch.Tensor | None,
+    prev_luma: torch.Tensor | None,
+    prev_gain: torch.Tensor | None,
+    keep_gain: float,
+    sigma: float,
+) -> torch.Tensor:
+    """One frame's log gain (1, 1, h, w) ≥ 0 shifted to the smoothed highlight level (``shift``, a
+    0-d tensor; 0: none), then, where the small luma (1, 1, h', w') did not move since the last
+    frame's, blended with the last frame's gain (None: no blend)."""
+    g = (gain + shift).clamp(min=0)
+    if luma is None or prev_luma is None or prev_gain is None:
+        return g
+    m = F.max_pool2d((luma - prev_luma).abs(), 3, stride=1, padding=1)
+    keep = keep_gain * torch.exp(-((m / sigma) ** 2))
+    keep = F.interpolate(keep, size=g.shape[-2:], mode="bilinear", align_corners=False)
+    return keep * prev_gain + (1 - keep) * g
+
+
 LOG_NET_SPAN = (-3.5, 0.0)
 """Natural-log network outputs over which a change of the fit is measured: from SDR white of our
 models (1/32) to the network's maximum, 1."""
@@ -93,6 +126,22 @@ class TemporalFilter:
         self.cfg = cfg or TemporalConfig()
         self.reset()
         self.cuts_seen = 0
+        self._stats_fn: Callable = _scene_stats
+        self._level_fn: Callable = _level_stats
+        self._blend_fn: Callable = _shift_and_blend
+        self._weight_fn: Callable = highlight_weight
+
+    def use_compiler(self, device: torch.device, note: Callable[[str], None]) -> None:
+        """Run the filter's passes compiled (TorchInductor, frame by frame; see
+        :mod:`~hdrvideo.pipeline.compiled`): on a CPU a dozen small eager passes per frame cost
+        more than the arithmetic (at 720p in ``stream``: 3.1 → ~1 ms per frame). The processor calls
+        this when it compiles; results are those of the eager passes to float rounding."""
+        from .compiled import Compiled
+
+        self._stats_fn = Compiled(_scene_stats, device, note)
+        self._level_fn = Compiled(_level_stats, device, note)
+        self._blend_fn = Compiled(_shift_and_blend, device, note)
+        self._weight_fn = Compiled(highlight_weight, device, note)
 
     def reset(self) -> None:
         self._params: torch.Tensor | None = None
@@ -106,9 +155,8 @@ class TemporalFilter:
 
     # -- scene analysis (once per batch) ----------------------------------------------------
     def _analyse(self, signal: torch.Tensor) -> None:
-        luma = _small_luma(signal, self.cfg.scale)
-        hist = _histograms(luma, self.cfg.bins)
-        mean = luma.flatten(1).mean(1)
+        stats = [self._stats_fn(signal[i : i + 1], self.cfg.scale, self.cfg.bins) for i in range(signal.shape[0])]
+        luma, hist, mean = (torch.cat(t) for t in zip(*stats, strict=True))
         first = self._hist is None
         prev_h = hist[:1] if first else torch.cat((self._hist, hist[:-1]))
         prev_m = mean[:1] if first else torch.cat((self._mean, mean[:-1]))
@@ -151,32 +199,28 @@ class TemporalFilter:
             self._analyse(signal)  # used without smooth_params (e.g. no calibration state)
         luma, cuts = self._batch_luma, self._batch_cuts
         out = torch.empty_like(log_gain)
-        h, w = log_gain.shape[-2:]
-        weight = highlight_weight(signal, CalibrationConfig())
         for i in range(log_gain.shape[0]):
             g = log_gain[i : i + 1]
             # the highlight level: the weighted mean gain over this frame's highlights, smoothed
             # like the calibration (jitter averaged, real changes followed), the frame shifted to it
-            wi = weight[i : i + 1]
-            mass = wi.sum()
+            mass, weighted = self._level_fn(self._weight_fn(signal[i : i + 1], CalibrationConfig()), g)
+            shift = torch.zeros((), device=g.device)
             if mass > 0:
-                level = (wi * g).sum() / mass
+                level = weighted / mass
                 if cuts[i] or self._level is None:
                     smooth = level
                 else:
                     d = (level - self._level).abs()
                     k = 1 - cfg.keep_params * torch.exp(-((d / cfg.level_tau) ** 2))
                     smooth = self._level + k * (level - self._level)
-                g = (g + (smooth - level)).clamp(min=0)
+                shift = smooth - level
                 self._level = smooth
             elif cuts[i]:
                 self._level = None
-            if not (cuts[i] or self._gain is None or self._luma is None or self._gain.shape != g.shape):
-                m = (luma[i : i + 1] - self._luma).abs()
-                m = F.max_pool2d(m, 3, stride=1, padding=1)
-                keep = cfg.keep_gain * torch.exp(-((m / cfg.motion_sigma) ** 2))
-                keep = F.interpolate(keep, size=(h, w), mode="bilinear", align_corners=False)
-                g = keep * self._gain + (1 - keep) * g
+            # where the input did not move, the last frame's gain is kept (not across a cut)
+            blend = not (cuts[i] or self._gain is None or self._luma is None or self._gain.shape != g.shape)
+            prev = (luma[i : i + 1], self._luma, self._gain) if blend else (None, None, None)
+            g = self._blend_fn(g, shift, *prev, cfg.keep_gain, cfg.motion_sigma)
             self._gain, self._luma = g, luma[i : i + 1]
             out[i : i + 1] = g
         self._batch_luma = None
