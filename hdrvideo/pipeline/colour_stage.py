@@ -202,7 +202,7 @@ def fused_light(
         lin = [_pow(signal[:, i], 2.4) * k for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, cd/m²
     else:
         codes = planar.int()
-        lin = [tables.bt1886[codes[:, i]] * k for i in range(3)]
+        lin = [T.lookup(tables.bt1886, codes[:, i]) * k for i in range(3)]
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
     if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:  # soft_shoulder, per channel
