@@ -211,6 +211,14 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
     with_shoulder = colour_stage.fused_light(planar, gain, c, cfg, True, shoulder=True)
     without = colour_stage.fused_light(planar, gain, c, cfg, True, shoulder=False)
     assert torch.equal(with_shoulder[0], without[0]) and torch.equal(with_shoulder[1], without[1])
+    # the CPU's quad loops, likewise (eagerly here: the same functions the compiler gets)
+    from hdrvideo.pipeline import quads
+
+    tables = colour_stage.tables_for(torch.device("cpu"))
+    q, g = quads.planes(frames, gain[:, :, ::2, ::2].contiguous())
+    on = quads.light(q, g, c, cfg, True, tables, shoulder=True)
+    off = quads.light(q, g, c, cfg, True, tables, shoulder=False)
+    assert all(torch.equal(a, b) for a, b in zip(on, off, strict=True))
     assert proc._shoulders(torch.full((2, 1, 4, 4), below)) == [False, False]
     above = torch.full((2, 1, 4, 4), below)
     above[1, 0, 2, 2] = 1.01 * np.log(c.knee_nits / c.white_nits)
@@ -221,3 +229,15 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
         colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=True)[0],
         colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=False)[0],
     )
+
+
+def test_quads_lay_out_and_interleave_frames_exactly():
+    """quads.planes and quads.interleave are inverse layouts of the same pixels."""
+    from hdrvideo.pipeline import quads
+
+    frames = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (2, 6, 10, 3), dtype=np.uint8))
+    q, _ = quads.planes(frames, None)
+    assert q.shape == (2, 3, 2, 2, 3, 5)
+    for i in range(3):
+        back = quads.interleave([q[:, i, dr, dc] for dr, dc in quads.SUBPIXELS], torch.uint8)
+        assert torch.equal(back, frames[..., i])

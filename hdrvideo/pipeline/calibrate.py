@@ -52,7 +52,7 @@ import torch
 
 from ..colour import LUMA_BT709, SDR_WHITE_NITS, luminance
 
-__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder"]
+__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder", "highlight_weight", "highlight_weight_planes"]
 
 DEFAULT_PARAMS = (0.0, 1.0)
 """(a, b) used when a frame has too few well-exposed pixels and no previous fit: identity."""
@@ -146,6 +146,16 @@ def highlight_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.
     w = _smoothstep(sdr_signal.amax(dim=1, keepdim=True), cfg.blend_lo, cfg.blend_hi)
     if cfg.luma_hi > 0:
         w = w * _smoothstep(luminance(sdr_signal, LUMA_BT709), cfg.luma_lo, cfg.luma_hi)
+    return w
+
+
+def highlight_weight_planes(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor:
+    """:func:`highlight_weight` from the three SDR signal planes (any one shape) → that shape:
+    for compiled loops that hold R', G', B' apart (hdrvideo.pipeline.quads)."""
+    w = _smoothstep(torch.maximum(torch.maximum(r, g), b), cfg.blend_lo, cfg.blend_hi)
+    if cfg.luma_hi > 0:
+        k = LUMA_BT709
+        w = w * _smoothstep(k[0] * r + k[1] * g + k[2] * b, cfg.luma_lo, cfg.luma_hi)
     return w
 
 

@@ -10,13 +10,14 @@ Everything is per pixel (4:2:0 only pairs neighbouring pixels), so it can run tw
 
 - **eager** (:func:`planes`, :func:`limit_to_peak`), in bands of rows: each PyTorch operation is
   a pass over the band, the band small enough to stay in cache; the reference;
-- **fused**, for PQ from 8-bit BT.1886 frames: :func:`fused_light` (the per-pixel chain written
-  one channel at a time, powers as exp·log), :func:`subsample` (the 4:2:0 stencils) and
-  :func:`fused_limit` (the peak limit and light levels), each compiled by TorchInductor
-  (C++/OpenMP on a CPU, Triton on a GPU) into vectorised loops with no frame-sized intermediates
-  but their outputs. The same formulas, in another order of float operations: codes within one
-  of the eager path's on a few samples in ten thousand (tests/test_compiled.py). See
-  :mod:`hdrvideo.pipeline.compiled` for how they are compiled, cached and fallen back from.
+- **fused**, for PQ from 8-bit BT.1886 frames, compiled by TorchInductor into loops with no
+  frame-sized intermediates but their outputs. On a GPU (Triton): :func:`fused_light` (the
+  per-pixel chain written one channel at a time, powers as exp·log), :func:`subsample` (the 4:2:0
+  stencils) and :func:`fused_limit` (the peak limit and light levels). On a CPU (C++/OpenMP) the
+  same steps over 2×2 quads (:mod:`hdrvideo.pipeline.quads`), with BT.1886 and PQ looked up in
+  :class:`Tables`. Codes within one of the eager path's on a few samples in ten thousand
+  (tests/test_compiled.py). See :mod:`hdrvideo.pipeline.compiled` for how they are compiled,
+  cached and fallen back from.
 
 Shapes: SDR linear (B, 3, H, W) relative to SDR white; log gain (B, 1, H, W) natural log; luma
 codes (B, H, W); chroma codes (B, 2, H/2, W/2); light levels (B, 2) = (max, mean) of max(R, G, B)
@@ -181,28 +182,23 @@ def fused_light(
     c: StageConstants,
     cfg: CalibrationConfig,
     keep_signal: bool,
-    tables: Tables | None = None,
     shoulder: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The per-pixel part of the stage for PQ, one channel at a time (so that TorchInductor fuses
     it into one vectorised loop), from 8-bit planes.
 
     planar (B, 3, H, W) uint8 R'G'B' codes; log_gain (B, 1, H, W) the *unweighted* log gain at
-    full resolution, or None; tables (:func:`tables_for`): BT.1886 and PQ looked up rather than
-    computed as powers; shoulder False: the caller knows that no pixel passes the knee (the
-    gain is too small: see ``FrameProcessor._process_fused``), and the shoulder, then 1, is
-    skipped → (luma codes (B, H, W), rounded float; Cb and Cr (B, 2, H, W) before subsampling;
-    the PQ signal (B, 3, H, W) if ``keep_signal``). Same steps as :func:`planes`."""
+    full resolution, or None; shoulder False: the caller knows that no pixel passes the knee (the
+    gain is too small: see ``FrameProcessor._shoulders``), and the shoulder, then 1, is skipped
+    → (luma codes (B, H, W), rounded float; Cb and Cr (B, 2, H, W) before subsampling; the PQ
+    signal (B, 3, H, W) if ``keep_signal``). Same steps as :func:`planes`. (On a CPU the same
+    steps run over 2×2 quads with tables: :mod:`hdrvideo.pipeline.quads`.)"""
     signal = planar.float() * (1.0 / 255.0)  # divisions by constants as products: a vector divide costs
     # as much as an exp here, and the compiler may not turn one into the other (not exact)
     k = c.white_nits
     if log_gain is not None:
         k = torch.exp(highlight_weight(signal, cfg) * log_gain)[:, 0] * c.white_nits
-    if tables is None:
-        lin = [_pow(signal[:, i], 2.4) * k for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, cd/m²
-    else:
-        codes = planar.int()
-        lin = [T.lookup(tables.bt1886, codes[:, i]) * k for i in range(3)]
+    lin = [_pow(signal[:, i], 2.4) * k for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, cd/m²
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
     if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:  # soft_shoulder, per channel
@@ -213,8 +209,7 @@ def fused_light(
         scale = torch.where(y > c.knee_nits, compressed / y, torch.ones_like(y))
         rgb = [v * scale for v in rgb]
     # else no pixel passes SDR white, below the knee: the shoulder is 1 (saves an exp per pixel)
-    pq = _pq if tables is None else lambda nits: T.pq_lookup(nits, tables.pq)
-    r, g, b = (pq(v.clamp(0, c.peak_nits)) for v in rgb)
+    r, g, b = (_pq(v.clamp(0, c.peak_nits)) for v in rgb)
     kr, kb = KR_KB["bt2020"]
     luma = kr * r + (1 - kr - kb) * g + kb * b
     chroma = torch.stack(((b - luma) * (1 / (2 - 2 * kb)), (r - luma) * (1 / (2 - 2 * kr))), dim=1)
@@ -232,15 +227,11 @@ def subsample(y: torch.Tensor, chroma: torch.Tensor) -> tuple[torch.Tensor, torc
     return uv, chroma_upsample_420(uv)
 
 
-def fused_limit(
-    y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: float, eotf_table: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_limit(y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-pixel body of :func:`limit_to_peak` (both paths use it; compiled, it is one
     vectorised loop): luma codes (B, H, W) and the decoder's chroma codes at full resolution
     (B, 2, H, W) → (luma codes (B, H, W), rounded float: a conversion to an
-    integer type here would keep TorchInductor from vectorising the loop; light levels (B, 2) cd/m²).
-    ``eotf_table`` (:func:`~hdrvideo.colour.tables.pq_eotf_table`): the light levels' PQ EOTF
-    looked up rather than computed."""
+    integer type here would keep TorchInductor from vectorising the loop; light levels (B, 2) cd/m²)."""
     kr, kb = KR_KB["bt2020"]
     luma = (y - 64) * (1 / LUMA_CODES_PER_UNIT)  # products, not divisions (see fused_light)
     cb, cr = ((rebuilt_chroma[:, i] - 512) * (1 / 896) for i in range(2))
@@ -250,8 +241,7 @@ def fused_limit(
     top = torch.maximum(torch.maximum(r, g), b)
     steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
     top = top - steps * (1 / LUMA_CODES_PER_UNIT)
-    nits = _pq_nits(top) if eotf_table is None else T.pq_eotf_lookup(top, eotf_table)
-    return y - steps, frame_stats(nits)
+    return y - steps, frame_stats(_pq_nits(top))
 
 
 def network_input(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .. import colour
 from ..model import ExpandNet, gain_scale
-from . import colour_stage
+from . import colour_stage, quads
 from .calibrate import DEFAULT_PARAMS, CalibrationConfig, fit_params, highlight_weight, raw_log_gain
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
@@ -214,12 +214,16 @@ class FrameProcessor:
         if compile and hasattr(temporal, "use_compiler"):
             temporal.use_compiler(self.device, self._note)
         # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
-        self._fused_light = Compiled(colour_stage.fused_light, self.device, self._note) if compile else None
-        self._fused_limit = Compiled(colour_stage.fused_limit, self.device, self._note) if compile else None
-        self._subsample = Compiled(colour_stage.subsample, self.device, self._note) if compile else None
+        # on a CPU its tables, and its loops over 2×2 quads (quads.py); on a GPU the powers, per pixel
+        self._tables = colour_stage.tables_for(self.device) if compile else None
+        stage = quads if self._tables is not None else colour_stage
+        light, limit = (quads.light, quads.limit) if self._tables is not None else (stage.fused_light, stage.fused_limit)
+        self._fused_light = Compiled(light, self.device, self._note) if compile else None
+        self._fused_limit = Compiled(limit, self.device, self._note) if compile else None
+        self._subsample = Compiled(stage.subsample, self.device, self._note) if compile else None
+        self._quad_planes = Compiled(quads.planes, self.device, self._note) if compile else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
-        self._tables = colour_stage.tables_for(self.device) if compile else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
         # small passes over 480×270 cost more than the per-pixel stage of a 720p frame (see _fit)
         calibrating = compile and model is not None
@@ -513,9 +517,6 @@ class FrameProcessor:
         :func:`~hdrvideo.pipeline.colour_stage.fused_limit`. Where compiling fails, this batch
         runs the same functions eagerly and the next ones take the banded eager path."""
         b, h, w, _ = raw.shape
-        planar = raw.permute(0, 3, 1, 2)  # a view: the tables' gathers read RGB triples as they are
-        if self._tables is None:
-            planar = planar.contiguous()  # vectorised powers need planes (1.0 ms per 1080p frame on a CPU)
         raw_gain = None
         params = torch.tensor([0.0, 1.0], device=self.device).expand(b, 2)
         if self.model is not None:
@@ -526,21 +527,40 @@ class FrameProcessor:
                 net_in = torch.cat([self._net_input(raw[i : i + 1], small) for i in range(b)])
             raw_gain, params = self._filtered_gain(net_in, self._decode_small(net_in))
             shoulders = self._shoulders(raw_gain)
-            if small is not None:
+            if small is not None and self._tables is None:  # (the quads carry it up themselves)
                 raw_gain = F.interpolate(raw_gain, size=(h, w), mode="bilinear", align_corners=False)
             del net_in
         parts = []
         for i in range(b):
             g, shoulder = (None, True) if raw_gain is None else (raw_gain[i : i + 1], shoulders[i])
-            y, chroma, sig = self._fused_light(
-                planar[i : i + 1], g, self.stage, self.cfg, keep_signal, self._tables, shoulder
-            )
+            if self._tables is not None:
+                parts.append(self._quads(raw[i : i + 1].contiguous(), g, keep_signal, shoulder))
+                continue
+            planar = raw[i : i + 1].permute(0, 3, 1, 2).contiguous()  # vectorised powers need planes
+            y, chroma, sig = self._fused_light(planar, g, self.stage, self.cfg, keep_signal, shoulder)
             uv, rebuilt = self._subsample(y, chroma)
-            eotf = None if self._tables is None else self._tables.pq_eotf
-            y, stats = self._fused_limit(y, rebuilt, self.stage.peak_signal, eotf)
+            y, stats = self._fused_limit(y, rebuilt, self.stage.peak_signal)
             parts.append((y.to(torch.int16), uv.to(torch.int16), stats, sig))
         y, uv, stats, sig = (torch.cat(p) if p[0] is not None else None for p in zip(*parts, strict=True))
         return self._finish(y, uv, stats, params, sig)
+
+    def _quads(
+        self, frame: torch.Tensor, log_gain: torch.Tensor | None, keep_signal: bool, shoulder: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """One frame (1, H, W, 3) uint8 and its raw log gain at the network's resolution (1, 1, h, w)
+        or None through the CPU's quad loops (:mod:`~hdrvideo.pipeline.quads`)
+        → (luma codes (1, H, W) int16, chroma codes (1, 2, H/2, W/2) int16, light levels (1, 2),
+        the PQ signal (1, 3, H, W) or None)."""
+        assert self._tables is not None
+        planes, log_gain = self._quad_planes(frame, log_gain)
+        out = self._fused_light(planes, log_gain, self.stage, self.cfg, keep_signal, self._tables, shoulder)
+        uv, padded = self._subsample(*out[4:8])
+        ys, stats = self._fused_limit(*out[:4], padded, self.stage.peak_signal, self._tables.pq_eotf)
+        signal = None
+        if keep_signal:  # (pixel, channel) planes → (1, 3, H, W)
+            rgb = [torch.stack(out[8 + 3 * p : 11 + 3 * p], dim=1) for p in range(4)]
+            signal = quads.interleave(rgb, torch.float32)
+        return quads.interleave(ys, torch.int16), uv.to(torch.int16), stats, signal
 
     def _shoulders(self, log_gain: torch.Tensor) -> list[bool]:
         """For each frame of the raw log gain (B, 1, h, w), whether any pixel can pass the
