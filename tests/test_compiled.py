@@ -241,3 +241,25 @@ def test_quads_lay_out_and_interleave_frames_exactly():
     for i in range(3):
         back = quads.interleave([q[:, i, dr, dc] for dr, dc in quads.SUBPIXELS], torch.uint8)
         assert torch.equal(back, frames[..., i])
+
+
+@needs_compiler
+def test_warm_up_compiles_every_graph_a_stream_needs(tiny_model):
+    """After warm_up, frames with and without highlights, and gains that pass the shoulder's knee
+    or not, compile nothing new (a graph compiled mid-stream stalls it for seconds)."""
+    from torch._dynamo.utils import counters
+
+    proc = FrameProcessor(tiny_model, "pq", net_long_side=120, compile=True)
+    proc.warm_up(96, 160)
+    compiled = counters["aot_autograd"]["ok"]
+    frames = np.zeros((3, 96, 160, 3), np.uint8)
+    frames[1, 10:40, 20:60] = 255
+    frames[2] = np.random.default_rng(5).integers(0, 256, (96, 160, 3), dtype=np.uint8)
+    for i in range(3):
+        proc.process(frames[i : i + 1])
+    with torch.no_grad():  # as process() runs it
+        for shoulder in (True, False):  # a gain past the knee, and one below it
+            proc._quads(torch.from_numpy(frames[1:2]), torch.full((1, 1, 72, 120), 2.0), False, shoulder)
+    assert counters["aot_autograd"]["ok"] == compiled
+    proc.process(np.zeros((1, 64, 96, 3), np.uint8))  # another size: the counter does see compiling
+    assert counters["aot_autograd"]["ok"] > compiled

@@ -282,11 +282,12 @@ def run_stream(
     try:
         info = _probe(container, opts)
         # warm the processor up for this frame size before capture starts (the first call of a
-        # network is slow). A live source keeps producing meanwhile and would hand over a burst
-        # of stale frames, so it is opened again afterwards where it can be (not a pipe).
+        # network is slow, and a graph compiled mid-stream would stall it: FrameProcessor.warm_up).
+        # A live source keeps producing meanwhile and would hand over a burst of stale frames, so
+        # it is opened again afterwards where it can be (not a pipe).
         width, height = info.padded_size
         try:
-            processor.process(np.zeros((1, height, width, 3), np.uint8))
+            processor.warm_up(height, width, keep_signal=on_frame is not None)
             rate = float(info.rate or (Fraction(opts.framerate) if opts.framerate else 30))
             net_note = choose_net_every(processor, width, height, rate)
         except Exception as e:  # noqa: BLE001 - e.g. out of memory for this frame size: one line

@@ -609,6 +609,24 @@ class FrameProcessor:
         """:func:`~hdrvideo.pipeline.colour_stage.limit_to_peak` at this processor's peak."""
         return colour_stage.limit_to_peak(y, uv, self.stage.peak_signal)
 
+    @torch.no_grad()
+    def warm_up(self, height: int, width: int, keep_signal: bool = False) -> None:
+        """Compile (or load from the cache) every graph frames of this size can need, so that none
+        is compiled mid-stream (a frame that first brings a highlight past the shoulder's knee, or
+        the first one with a highlight at all, would otherwise stall a live stream for seconds):
+        a black frame, a frame with a clipped patch, and the quad loops with and without the
+        shoulder. Then :meth:`reset`."""
+        frame = np.zeros((1, height, width, 3), np.uint8)
+        self.process(frame, keep_signal)
+        frame[:, height // 4 : height // 2, width // 4 : width // 2] = 255
+        self.process(frame, keep_signal)
+        if self._tables is not None and self.model is not None and self._fused_light.usable:
+            small = self._net_input_size(height, width) or (height, width)
+            gain = torch.zeros(1, 1, *small, device=self.device)
+            for shoulder in (True, False):
+                self._quads(torch.from_numpy(frame).to(self.device), gain, keep_signal, shoulder)
+        self.reset()
+
     def reset(self) -> None:
         """Forget state carried between batches (call between unrelated clips)."""
         self._last_params = None
