@@ -359,6 +359,12 @@ def test_network_on_every_kth_frame(tiny_model, monkeypatch):
     calls.clear()
     a, b = proc.process(frames[:1]), proc.process(frames[:1])
     assert len(calls) == 1 and np.array_equal(a.y, b.y)
+    # a batch (a stream that fell behind hands over two frames) is carried frame by frame too
+    proc.reset()
+    calls.clear()
+    batched = proc.process(frames[:6])
+    assert len(calls) == 2  # frames 0 and 3
+    assert np.array_equal(batched.y, np.concatenate([o.y for o in out[:6]]))
     proc.reset()
     assert proc._net_cache is None
     # the choice: every frame where it keeps up, every k-th where it does not, at most MAX_NET_EVERY

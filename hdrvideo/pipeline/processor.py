@@ -446,6 +446,10 @@ class FrameProcessor:
         """
         n = len(frames)
         step = self.max_batch or n
+        if self.net_every > 1:
+            # the network's output is carried frame by frame: a batch of two (a stream that fell
+            # behind) would otherwise run the network on both, and fall further behind
+            step = 1
         if self.device.type == "cpu" and n > 1:
             h, w = np.shape(frames)[1:3]
             cap = cpu_batch_limit(h, w)
