@@ -54,10 +54,14 @@ def measure(a: argparse.Namespace) -> str:
 
 
 def candidates(a: argparse.Namespace) -> None:
-    """Eager in bands, compiled as the eager functions are, compiled fused (the shipped path), and
-    the three ways of computing the PQ powers, timed one after another in this process."""
+    """The colour stage's implementations, timed one after another in this process: eager in
+    bands, the eager functions compiled as they are, the fused stage per pixel with its powers as
+    exp·log (the form a GPU runs), the fused stage over 2×2 quads with tables (the CPU's), and
+    the ways of computing PQ and BT.1886 alone."""
+    from hdrvideo.colour import tables as T
     from hdrvideo.colour.transfer import pq_inverse_eotf
     from hdrvideo.pipeline import colour_stage as st
+    from hdrvideo.pipeline.compiled import Compiled
     from hdrvideo.pipeline.memory import keep_freed_memory
     from hdrvideo.pipeline.processor import FrameProcessor
 
@@ -75,26 +79,32 @@ def candidates(a: argparse.Namespace) -> None:
         return 1000 * min(times)
 
     eager = FrameProcessor(None, "pq")
-    fused = FrameProcessor(None, "pq", compile=True)
+    quads = FrameProcessor(None, "pq", compile=True)
+    per_pixel = FrameProcessor(None, "pq", compile=True)  # the GPU's form, made to run here
+    per_pixel._tables = None
+    for name, fn in (("_fused_light", st.fused_light), ("_subsample", st.subsample), ("_fused_limit", st.fused_limit)):
+        setattr(per_pixel, name, Compiled(fn, per_pixel.device))
     lin = torch.take(eager._decode_lut(), frames.permute(0, 3, 1, 2).long())
     as_is = torch.compile(lambda x: st.planes(x, None, eager.stage)[:2], dynamic=False)
     nits = torch.rand(3, h, w) * 1000
-    table_t = torch.linspace(0, 1, 4097) ** 4
-    table = pq_inverse_eotf(table_t * 10000)
+    codes = frames.permute(0, 3, 1, 2).contiguous()
+    signal = codes.float() / 255
+    pq_t, bt_t = T.pq_table(), T.bt1886_table()
+    opts = {"assert_indirect_indexing": False}
 
-    def lut(n):
-        t = torch.sqrt(torch.sqrt((n / 10000).clamp(0, 1))) * 4096
-        i = t.floor().clamp(max=4095)
-        f, i = t - i, i.long()
-        return table[i] * (1 - f) + table[i + 1] * f
+    def compiled(fn):
+        return torch.compile(fn, dynamic=False, options=opts)
 
     rows = [
         ("eager, in bands (compile off)", best(lambda: eager.process(frames))),
         ("eager functions compiled as they are (planes only)", best(lambda: as_is(lin))),
-        ("fused, compiled (compile auto): whole stage", best(lambda: fused.process(frames))),
-        ("PQ of 3 channels: pow, compiled", best(lambda c=torch.compile(pq_inverse_eotf, dynamic=False): c(nits))),
-        ("PQ of 3 channels: exp·log, compiled", best(lambda c=torch.compile(st._pq, dynamic=False): c(nits))),
-        ("PQ of 3 channels: 4096-entry table, compiled", best(lambda c=torch.compile(lut, dynamic=False): c(nits))),
+        ("fused per pixel, powers as exp·log (a GPU's form)", best(lambda: per_pixel.process(frames))),
+        ("fused over 2×2 quads, tables (compile auto on a CPU)", best(lambda: quads.process(frames))),
+        ("PQ of 3 channels: pow", best(lambda c=compiled(pq_inverse_eotf): c(nits))),
+        ("PQ of 3 channels: exp·log", best(lambda c=compiled(st._pq): c(nits))),
+        ("PQ of 3 channels: table by the float's bits", best(lambda c=compiled(T.pq_lookup): c(nits, pq_t))),
+        ("BT.1886 of 3 channels: exp·log", best(lambda c=compiled(lambda s: st._pow(s, 2.4)): c(signal))),
+        ("BT.1886 of 3 channels: 256-entry table", best(lambda c=compiled(T.lookup): c(bt_t, codes.int()))),
     ]
     print(f"colour stage candidates, {w}x{h}, cpu ({torch.get_num_threads()} threads), best of 8, ms per frame")
     for name, ms in rows:
