@@ -211,7 +211,7 @@ class FrameProcessor:
         self.temporal = temporal
         self._stage: tuple[tuple, colour_stage.StageConstants] | None = None
         self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
-        if compile and hasattr(temporal, "use_compiler"):
+        if compile and self.device.type == "cpu" and hasattr(temporal, "use_compiler"):
             temporal.use_compiler(self.device, self._note)
         # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
         # on a CPU its tables, and its loops over 2×2 quads (quads.py); on a GPU the powers, per pixel
@@ -226,7 +226,8 @@ class FrameProcessor:
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
         # small passes over 480×270 cost more than the per-pixel stage of a 720p frame (see _fit)
-        calibrating = compile and model is not None
+        # (on a CPU only: on a GPU these passes are launches, measured eager; README "On a GPU")
+        calibrating = compile and model is not None and self.device.type == "cpu"
         self._fit_c = Compiled(fit_params, self.device, self._note) if calibrating else None
         self._gain_c = Compiled(raw_log_gain, self.device, self._note) if calibrating else None
         self._decode_c = Compiled(self.decode_sdr, self.device, self._note) if calibrating else None
