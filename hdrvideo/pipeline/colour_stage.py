@@ -201,13 +201,8 @@ def fused_light(
     lin = [_pow(signal[:, i], 2.4) * k for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, cd/m²
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
-    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:  # soft_shoulder, per channel
-        w = colour.LUMA_BT2020
-        y = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]).clamp(min=1e-6)
-        span = c.peak_nits - c.knee_nits
-        compressed = c.knee_nits + span * (1 - torch.exp((y - c.knee_nits).clamp(min=0) * (-1.0 / span)))
-        scale = torch.where(y > c.knee_nits, compressed / y, torch.ones_like(y))
-        rgb = [v * scale for v in rgb]
+    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:
+        rgb = shoulder_channels(rgb, c)
     # else no pixel passes SDR white, below the knee: the shoulder is 1 (saves an exp per pixel)
     r, g, b = (_pq(v.clamp(0, c.peak_nits)) for v in rgb)
     kr, kb = KR_KB["bt2020"]
@@ -215,6 +210,35 @@ def fused_light(
     chroma = torch.stack(((b - luma) * (1 / (2 - 2 * kb)), (r - luma) * (1 / (2 - 2 * kr))), dim=1)
     codes = (luma * LUMA_CODES_PER_UNIT + 64).round().clamp(0, 1023)
     return codes, chroma, torch.stack((r, g, b), dim=1) if keep_signal else None
+
+
+def shoulder_channels(rgb: list[torch.Tensor], c: StageConstants) -> list[torch.Tensor]:
+    """:func:`~hdrvideo.pipeline.calibrate.soft_shoulder` on BT.2020 R, G, B held apart (each any
+    one shape, cd/m²), for compiled loops; products for divisions by constants (see
+    :func:`fused_light`). The channels are not clamped to the peak here."""
+    w = colour.LUMA_BT2020
+    y = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]).clamp(min=1e-6)
+    span = c.peak_nits - c.knee_nits
+    compressed = c.knee_nits + span * (1 - torch.exp((y - c.knee_nits).clamp(min=0) * (-1.0 / span)))
+    scale = torch.where(y > c.knee_nits, compressed / y, torch.ones_like(y))
+    return [v * scale for v in rgb]
+
+
+def limit_pixel(
+    y: torch.Tensor, cb_codes: torch.Tensor, cr_codes: torch.Tensor, peak_signal: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pixel of the peak limit (:func:`limit_to_peak`): its luma code and the chroma codes a
+    decoder rebuilds there (any one shape) → (the luma code lowered until the largest rebuilt
+    channel is within ``peak_signal``, rounded float; that largest channel, PQ signal)."""
+    kr, kb = KR_KB["bt2020"]
+    luma = (y - 64) * (1 / LUMA_CODES_PER_UNIT)  # products, not divisions (see fused_light)
+    cb, cr = ((v - 512) * (1 / 896) for v in (cb_codes, cr_codes))
+    r = luma + (2 - 2 * kr) * cr
+    b = luma + (2 - 2 * kb) * cb
+    g = (luma - kr * r - kb * b) * (1 / (1 - kr - kb))
+    top = torch.maximum(torch.maximum(r, g), b)
+    steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
+    return y - steps, top - steps * (1 / LUMA_CODES_PER_UNIT)
 
 
 def subsample(y: torch.Tensor, chroma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,16 +256,8 @@ def fused_limit(y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: floa
     vectorised loop): luma codes (B, H, W) and the decoder's chroma codes at full resolution
     (B, 2, H, W) → (luma codes (B, H, W), rounded float: a conversion to an
     integer type here would keep TorchInductor from vectorising the loop; light levels (B, 2) cd/m²)."""
-    kr, kb = KR_KB["bt2020"]
-    luma = (y - 64) * (1 / LUMA_CODES_PER_UNIT)  # products, not divisions (see fused_light)
-    cb, cr = ((rebuilt_chroma[:, i] - 512) * (1 / 896) for i in range(2))
-    r = luma + (2 - 2 * kr) * cr
-    b = luma + (2 - 2 * kb) * cb
-    g = (luma - kr * r - kb * b) * (1 / (1 - kr - kb))
-    top = torch.maximum(torch.maximum(r, g), b)
-    steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
-    top = top - steps * (1 / LUMA_CODES_PER_UNIT)
-    return y - steps, frame_stats(_pq_nits(top))
+    y, top = limit_pixel(y, rebuilt_chroma[:, 0], rebuilt_chroma[:, 1], peak_signal)
+    return y, frame_stats(_pq_nits(top))
 
 
 def network_input(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

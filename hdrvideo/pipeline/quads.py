@@ -29,7 +29,7 @@ from .. import colour
 from ..colour import tables as T
 from ..colour.ycbcr import KR_KB
 from .calibrate import CalibrationConfig, highlight_weight_planes
-from .colour_stage import LUMA_CODES_PER_UNIT, StageConstants, Tables
+from .colour_stage import LUMA_CODES_PER_UNIT, StageConstants, Tables, limit_pixel, shoulder_channels
 
 __all__ = ["SUBPIXELS", "planes", "light", "subsample", "limit", "interleave"]
 
@@ -66,13 +66,8 @@ def _pixel(
     lin = [T.lookup(tables.bt1886, v.int()) * k for v in codes]  # BT.1886, BT.709, cd/m²
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
-    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:  # soft_shoulder
-        w = colour.LUMA_BT2020
-        y = (w[0] * rgb[0] + w[1] * rgb[1] + w[2] * rgb[2]).clamp(min=1e-6)
-        span = c.peak_nits - c.knee_nits
-        compressed = c.knee_nits + span * (1 - torch.exp((y - c.knee_nits).clamp(min=0) * (-1.0 / span)))
-        scale = torch.where(y > c.knee_nits, compressed / y, torch.ones_like(y))
-        rgb = [v * scale for v in rgb]
+    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:
+        rgb = shoulder_channels(rgb, c)
     r, g, b = (T.pq_lookup(v.clamp(0, c.peak_nits), tables.pq) for v in rgb)
     luma = _KR * r + (1 - _KR - _KB) * g + _KB * b
     codes_y = (luma * LUMA_CODES_PER_UNIT + 64).round().clamp(0, 1023)
@@ -132,15 +127,9 @@ def limit(
     rebuilt = (even[..., :w], 0.5 * (even[..., :w] + even[..., 1:]), odd[..., :w], 0.5 * (odd[..., :w] + odd[..., 1:]))
     out, nits = [], []
     for y, ch in zip((y00, y01, y10, y11), rebuilt, strict=True):
-        luma = (y - 64) * (1 / LUMA_CODES_PER_UNIT)
-        cb, cr = ((ch[:, i] - 512) * (1 / 896) for i in range(2))
-        r = luma + (2 - 2 * _KR) * cr
-        b = luma + (2 - 2 * _KB) * cb
-        g = (luma - _KR * r - _KB * b) * (1 / (1 - _KR - _KB))
-        top = torch.maximum(torch.maximum(r, g), b)
-        steps = torch.ceil(((top - peak_signal) * LUMA_CODES_PER_UNIT - 1e-3).clamp(min=0))
-        out.append(y - steps)
-        nits.append(T.pq_eotf_lookup(top - steps * (1 / LUMA_CODES_PER_UNIT), eotf_table))
+        y, top = limit_pixel(y, ch[:, 0], ch[:, 1], peak_signal)
+        out.append(y)
+        nits.append(T.pq_eotf_lookup(top, eotf_table))
     n = torch.stack(nits, dim=1).flatten(1)
     return out, torch.stack((n.amax(1), n.mean(1)), dim=1)
 
