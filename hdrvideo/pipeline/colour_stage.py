@@ -93,11 +93,12 @@ class Tables(NamedTuple):
 def tables_for(device: torch.device) -> Tables | None:
     """The tables where they pay, None where the powers are cheaper.
 
-    On a CPU, looked up, the fused stage took 11.1 against 15.9 ms per 1080p frame (2-core EPYC,
-    ``python scripts/bench_colour.py --candidates``), with codes closer to a float64 computation.
-    (The soft shoulder's exp and division looked up the same way cost as much as computed: 11.5
-    against 11.4 ms with an expansion gain.) On a GPU the powers are cheap beside the upload and
-    download, and the measured path (exp·log, README "On a GPU") is kept."""
+    On a CPU, with the tables and over quads (:mod:`hdrvideo.pipeline.quads`), the fused stage took
+    14.0 against 32.4 ms per 1080p frame per pixel with exp·log (2-core EPYC, ``python
+    scripts/bench_colour.py --candidates``), with codes closer to a float64 computation. (The soft
+    shoulder's exp and division looked up the same way cost as much as computed, and are not.)
+    On a GPU the powers are cheap beside the upload and download, and the measured path
+    (exp·log, README "On a GPU") is kept."""
     if device.type != "cpu":
         return None
     return Tables(T.bt1886_table(device), T.pq_table(device), T.pq_eotf_table(device))

@@ -214,14 +214,15 @@ class FrameProcessor:
         if compile and self.device.type == "cpu" and hasattr(temporal, "use_compiler"):
             temporal.use_compiler(self.device, self._note)
         # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
-        # on a CPU its tables, and its loops over 2×2 quads (quads.py); on a GPU the powers, per pixel
+        # on a CPU with tables, over 2×2 quads (quads.py); on a GPU per pixel, its powers computed
         self._tables = colour_stage.tables_for(self.device) if compile else None
-        stage = quads if self._tables is not None else colour_stage
-        light, limit = (quads.light, quads.limit) if self._tables is not None else (stage.fused_light, stage.fused_limit)
-        self._fused_light = Compiled(light, self.device, self._note) if compile else None
-        self._fused_limit = Compiled(limit, self.device, self._note) if compile else None
-        self._subsample = Compiled(stage.subsample, self.device, self._note) if compile else None
-        self._quad_planes = Compiled(quads.planes, self.device, self._note) if compile else None
+        on_quads = self._tables is not None
+        fused = (quads.light, quads.subsample, quads.limit) if on_quads else \
+            (colour_stage.fused_light, colour_stage.subsample, colour_stage.fused_limit)  # fmt: skip
+        self._fused_light, self._subsample, self._fused_limit = (
+            Compiled(fn, self.device, self._note) if compile else None for fn in fused
+        )
+        self._quad_planes = Compiled(quads.planes, self.device, self._note) if on_quads else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
@@ -517,8 +518,9 @@ class FrameProcessor:
     def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> HDRBatch:
         """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
         at its own resolution, carried up, then frame by frame (one compiled graph per frame
-        size, whatever the batch) :func:`~hdrvideo.pipeline.colour_stage.fused_light`, the 4:2:0
-        stencils (:func:`~hdrvideo.pipeline.colour_stage.subsample`, a graph of their own) and
+        size, whatever the batch): on a CPU the quad loops (:meth:`_quads`), on a GPU
+        :func:`~hdrvideo.pipeline.colour_stage.fused_light`, the 4:2:0 stencils
+        (:func:`~hdrvideo.pipeline.colour_stage.subsample`, a graph of their own) and
         :func:`~hdrvideo.pipeline.colour_stage.fused_limit`. Where compiling fails, this batch
         runs the same functions eagerly and the next ones take the banded eager path."""
         b, h, w, _ = raw.shape
