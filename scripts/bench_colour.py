@@ -61,7 +61,6 @@ def candidates(a: argparse.Namespace) -> None:
     from hdrvideo.colour import tables as T
     from hdrvideo.colour.transfer import pq_inverse_eotf
     from hdrvideo.pipeline import colour_stage as st
-    from hdrvideo.pipeline.compiled import Compiled
     from hdrvideo.pipeline.memory import keep_freed_memory
     from hdrvideo.pipeline.processor import FrameProcessor
 
@@ -80,10 +79,9 @@ def candidates(a: argparse.Namespace) -> None:
 
     eager = FrameProcessor(None, "pq")
     quads = FrameProcessor(None, "pq", compile=True)
-    per_pixel = FrameProcessor(None, "pq", compile=True)  # the GPU's form, made to run here
-    per_pixel._tables = None
-    for name, fn in (("_fused_light", st.fused_light), ("_subsample", st.subsample), ("_fused_limit", st.fused_limit)):
-        setattr(per_pixel, name, Compiled(fn, per_pixel.device))
+    tables_for, st.tables_for = st.tables_for, lambda device: None  # the GPU's form, made to run here
+    per_pixel = FrameProcessor(None, "pq", compile=True)
+    st.tables_for = tables_for
     lin = torch.take(eager._decode_lut(), frames.permute(0, 3, 1, 2).long())
     as_is = torch.compile(lambda x: st.planes(x, None, eager.stage)[:2], dynamic=False)
     nits = torch.rand(3, h, w) * 1000

@@ -263,3 +263,24 @@ def test_warm_up_compiles_every_graph_a_stream_needs(tiny_model):
     assert counters["aot_autograd"]["ok"] == compiled
     proc.process(np.zeros((1, 64, 96, 3), np.uint8))  # another size: the counter does see compiling
     assert counters["aot_autograd"]["ok"] > compiled
+
+
+@needs_compiler
+@pytest.mark.parametrize("with_model", [False, True])
+def test_the_gpu_form_of_the_fused_stage_gives_the_eager_codes_on_a_cpu(tiny_model, monkeypatch, with_model):
+    """The per-pixel fused stage with its powers computed (what a GPU runs, compiled by Triton
+    there) compiled here by the C++ backend: the eager path's codes, within one code on ≤ 0.1%."""
+    from hdrvideo.pipeline import colour_stage
+
+    monkeypatch.setattr(colour_stage, "tables_for", lambda device: None)  # as on a GPU
+    frames = _real_frames()
+    model = tiny_model if with_model else None
+    proc = FrameProcessor(model, "pq", net_long_side=240, compile=True)
+    assert proc._tables is None and proc._quad_planes is None
+    fused = proc.process(frames, keep_signal=True)
+    assert proc.notes == [] and proc._fused_light.usable
+    eager = FrameProcessor(model, "pq", net_long_side=240).process(frames, keep_signal=True)
+    dy, duv = _compare(eager, fused)
+    assert dy.max() <= 1 and duv.max() <= 1 and (dy > 0).mean() <= 1e-3 and (duv > 0).mean() <= 1e-3
+    np.testing.assert_allclose(fused.max_cll, eager.max_cll, rtol=1e-3)
+    assert float((fused.signal - eager.signal).abs().max()) < 2e-5  # measured 8e-6: float32 rounding
