@@ -449,8 +449,8 @@ class FrameProcessor:
         n = len(frames)
         step = self.max_batch or n
         if self.net_every > 1:
-            # the network's output is carried frame by frame: a batch of two (a stream that fell
-            # behind) would otherwise run the network on both, and fall further behind
+            # the network's output is carried frame by frame: a batch (stream --batch-size above 1,
+            # when it fell behind) would otherwise run the network on every frame of it
             step = 1
         if self.device.type == "cpu" and n > 1:
             h, w = np.shape(frames)[1:3]
