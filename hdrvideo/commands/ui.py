@@ -50,7 +50,8 @@ def conversion_options(live: bool = False):
         click.option("--quality", type=click.Choice(["fast", "balanced", "full"]),
                      help="Network resolution: long side 480 / 960 / full (default: full on a GPU, fast on a CPU)."),
         click.option("--batch-size", type=click.IntRange(1, 256), default=1 if live else None,
-                     show_default=live, help="Frames per batch (default: 8 on a GPU, 2 on a CPU)."),
+                     show_default=live, help="Frames per batch" + (" (1: the lowest latency)." if live else
+                                                                  " (default: 8 on a GPU, 2 on a CPU).")),
         click.option("--temporal", type=click.Choice(["on", "off"]), default="on", show_default=True,
                      help="Temporal stabilisation (scene-cut aware smoothing of calibration and gain)."),
         click.option("--compile", "compile_", type=click.Choice(["auto", "on", "off"]),
