@@ -17,7 +17,8 @@ resolutions read every other value, which the C++ backend leaves scalar (5 ms of
   passes the peak, and the light levels;
 - :func:`interleave`: the four luma planes back into one (B, H, W) int16 plane.
 
-Shapes: frames (B, H, W, 3) uint8; log gain (B, 1, H, W) natural log; planes (B, H/2, W/2).
+Shapes: frames (B, H, W, 3) uint8, by quad (B, 3, 2, 2, H/2, W/2); log gain (natural log) at the
+network's resolution (B, 1, h, w), by quad (B, 2, 2, H/2, W/2); planes (B, H/2, W/2).
 """
 
 from __future__ import annotations
