@@ -6,26 +6,23 @@ functions cost a gather or two and a multiply-add, and are *more* exact than the
 because the tables are computed in float64 (tests/test_tables.py):
 
 - :func:`bt1886_table`: BT.1886 (ITU-R BT.1886 Annex 1) of all 256 8-bit codes: exact.
-Each step of a table holds its start value and its rise, packed as the two halves of one int64
-(float32 bits), so that a lookup is one gather: in the compiled loop a gather is a scalar load per
-lane, and one instead of two took 3 PQ lookups of a 1080p frame from 5.9 to 4.3 ms.
-
 - :func:`pq_table` / :func:`pq_lookup`: SMPTE ST 2084 inverse EOTF, cd/m² → signal, indexed by
   the bits of the float32 argument: its exponent picks the octave, the top :data:`PQ_STEPS_LOG2`
   bits of its mantissa the step within it, and the rest of the mantissa interpolates linearly.
   Every octave from 2^-24 to 2^14 cd/m² gets the same number of steps, so the error is the same
   relative to the light everywhere (PQ is close to a function of log light): at most 2·10⁻⁷ of
   signal, 0.0002 of a 10-bit code.
-- :func:`light_table` / :func:`light_lookup`: the same indexing for any function of light.
 - :func:`pq_eotf_table` / :func:`pq_eotf_lookup`: SMPTE ST 2084 EOTF, signal → cd/m², on a
   uniform grid of the signal (for light levels: within 0.01 cd/m² at 1,000 cd/m²).
+
+Each step of the interpolated tables holds its start value and its rise, packed as the two halves
+of one int64 (float32 bits), so that a lookup is one gather: in the compiled loop a gather is a
+scalar load per lane, and one instead of two took 3 PQ lookups of a 1080p frame from 5.9 to 4.3 ms.
 
 Shapes: any; the lookups are elementwise.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 
@@ -35,8 +32,6 @@ __all__ = [
     "PQ_STEPS_LOG2",
     "bt1886_table",
     "lookup",
-    "light_table",
-    "light_lookup",
     "pq_table",
     "pq_lookup",
     "pq_eotf_table",
@@ -60,7 +55,7 @@ _PQ_OF_BLACK = PQ.C1**PQ.M2
 """SMPTE ST 2084 of 0 cd/m²: c1^m2 = 7.3·10⁻⁷."""
 
 _LIGHT_STEPS = (PQ_HIGH_OCTAVE - PQ_LOW_OCTAVE) << PQ_STEPS_LOG2
-"""Steps of a :func:`light_table`."""
+"""Steps of :func:`pq_table`."""
 
 PQ_EOTF_STEPS = 4096
 """Steps of the signal grid in :func:`pq_eotf_table`."""
@@ -90,19 +85,8 @@ def _lerp(table: torch.Tensor, i: torch.Tensor, frac: torch.Tensor) -> torch.Ten
     return start + rise * frac
 
 
-def light_table(fn: Callable[[torch.Tensor], torch.Tensor], device: torch.device | str = "cpu") -> torch.Tensor:
-    """A function of light, ``fn`` (float64 cd/m² → float64), as (38·256,) int64 :func:`_packed`
-    steps for :func:`light_lookup`: knots at 2^e·(1 + k/256) cd/m² for each octave e in
-    [−24, 14) and step k, and 2^14."""
-    steps = 1 << PQ_STEPS_LOG2
-    octaves = torch.arange(PQ_LOW_OCTAVE, PQ_HIGH_OCTAVE, dtype=torch.float64)
-    mantissa = 1 + torch.arange(steps, dtype=torch.float64) / steps
-    nits = (torch.exp2(octaves)[:, None] * mantissa[None]).flatten()
-    return _packed(fn(torch.cat((nits, nits.new_tensor([2.0**PQ_HIGH_OCTAVE])))), device)
-
-
-def light_lookup(light: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """A :func:`light_table` at ``light`` (any shape, float32 cd/m²; clamped to the table's span):
+def _light_lookup(light: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """A :func:`pq_table`-shaped table at ``light`` (any shape, float32 cd/m²; clamped to the table's span):
     the float's exponent and top mantissa bits index the step, the rest interpolates."""
     bits = light.clamp(2.0**PQ_LOW_OCTAVE, 2.0**PQ_HIGH_OCTAVE * 0.99999).view(torch.int32)
     i = ((bits >> _SHIFT) - _FIRST_INDEX).clamp(0, _LIGHT_STEPS - 1)  # a NaN too stays in the table
@@ -126,14 +110,20 @@ def lookup(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def pq_table(device: torch.device | str = "cpu") -> torch.Tensor:
-    """The PQ signal (SMPTE ST 2084, computed in float64) as a :func:`light_table`."""
-    return light_table(_pq_unclamped, device)
+    """(38·256,) int64 :func:`_packed` steps for :func:`pq_lookup`: the PQ signal (SMPTE ST 2084,
+    computed in float64) at knots 2^e·(1 + k/256) cd/m² for each octave e in [−24, 14) and step k,
+    and 2^14."""
+    steps = 1 << PQ_STEPS_LOG2
+    octaves = torch.arange(PQ_LOW_OCTAVE, PQ_HIGH_OCTAVE, dtype=torch.float64)
+    mantissa = 1 + torch.arange(steps, dtype=torch.float64) / steps
+    nits = (torch.exp2(octaves)[:, None] * mantissa[None]).flatten()
+    return _packed(_pq_unclamped(torch.cat((nits, nits.new_tensor([2.0**PQ_HIGH_OCTAVE])))), device)
 
 
 def pq_lookup(nits: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """SMPTE ST 2084 inverse EOTF by :func:`pq_table`: light (any shape) float32 cd/m², ≥ 0 →
     signal in [0, 1] (light above 10,000 cd/m² is not clamped to 1: clamp it before)."""
-    return torch.where(nits > 0, light_lookup(nits, table), _PQ_OF_BLACK)
+    return torch.where(nits > 0, _light_lookup(nits, table), _PQ_OF_BLACK)
 
 
 def pq_eotf_table(device: torch.device | str = "cpu") -> torch.Tensor:

@@ -143,15 +143,12 @@ def highlight_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.
     ``luma_hi > 0``, a smoothstep of the BT.709 luma Y' from ``luma_lo`` to ``luma_hi``: light
     that clipped is bright in every channel, while a saturated colour whose strongest channel
     clipped (orange hair, red leaves: luma 0.2–0.6) is left exactly as the SDR has it."""
-    w = _smoothstep(sdr_signal.amax(dim=1, keepdim=True), cfg.blend_lo, cfg.blend_hi)
-    if cfg.luma_hi > 0:
-        w = w * _smoothstep(luminance(sdr_signal, LUMA_BT709), cfg.luma_lo, cfg.luma_hi)
-    return w
+    return highlight_weight_planes(*sdr_signal.unbind(1), cfg).unsqueeze(1)
 
 
 def highlight_weight_planes(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor:
-    """:func:`highlight_weight` from the three SDR signal planes (any one shape) → that shape:
-    for compiled loops that hold R', G', B' apart (hdrvideo.pipeline.quads)."""
+    """:func:`highlight_weight` from the three SDR signal planes (any one shape) → that shape
+    (compiled loops that hold R', G', B' apart use it directly: hdrvideo.pipeline.quads)."""
     w = _smoothstep(torch.maximum(torch.maximum(r, g), b), cfg.blend_lo, cfg.blend_hi)
     if cfg.luma_hi > 0:
         k = LUMA_BT709
