@@ -267,7 +267,7 @@ def eval_command(**options):
               help="Instead: the network alone at --sizes × --dtypes × --variants (TFLOP/s, memory).")
 @click.option("--sizes", default="1920x1080,3840x2160", show_default=True, help="--network: comma list of WxH.")
 @click.option("--dtypes", default="fp32,fp16,bf16", show_default=True, help="--network: comma list.")
-@click.option("--variants", default="eager,channels_last,compile,cudagraphs", show_default=True,
+@click.option("--variants", default="eager,channels_last,compile,inference,cudagraphs", show_default=True,
               help="--network: comma list.")
 @click.option("--seconds", type=click.FloatRange(0.1), default=3.0, show_default=True, help="--network: per row.")
 def bench_command(**options):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from hdrvideo.pipeline import compiled as C
 from hdrvideo.pipeline.processor import FrameProcessor
@@ -215,7 +216,7 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
     from hdrvideo.pipeline import quads
 
     tables = colour_stage.tables_for(torch.device("cpu"))
-    q, g = quads.planes(frames, gain[:, :, ::2, ::2].contiguous())
+    q, g = quads.planes(frames, quads.widen(gain[:, :, ::2, ::2].contiguous(), 48))
     on = quads.light(q, g, c, cfg, True, tables, shoulder=True)
     off = quads.light(q, g, c, cfg, True, tables, shoulder=False)
     assert all(torch.equal(a, b) for a, b in zip(on, off, strict=True))
@@ -229,6 +230,31 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
         colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=True)[0],
         colour_stage.fused_light(planar, gain, c, cfg, False, shoulder=False)[0],
     )
+
+
+@needs_compiler
+@pytest.mark.parametrize("small,full", [((270, 480), (1080, 1920)), ((270, 480), (720, 1280)), ((67, 121), (200, 362))])
+def test_the_gain_carried_up_in_two_passes_is_bilinear_bit_for_bit(small, full):
+    """quads.widen then quads.planes (two compiled graphs) give F.interpolate's bilinear values,
+    compiled, exactly, laid out by quad: 4× (1080p fast mode), 2.67× (720p) and odd sizes."""
+    from hdrvideo.pipeline import quads
+
+    h, w = full
+    gain = torch.from_numpy(np.random.default_rng(4).random((1, 1, *small), dtype=np.float32) * 3)
+    frames = torch.zeros(1, h, w, 3, dtype=torch.uint8)
+    widen = torch.compile(quads.widen, dynamic=False)
+    planes = torch.compile(quads.planes, dynamic=False)
+    _, two_pass = planes(frames, widen(gain, w))
+
+    def one_pass(g):
+        up = F.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
+        return up.view(1, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3).contiguous()
+
+    reference = torch.compile(one_pass, dynamic=False)(gain)
+    assert two_pass.shape == (1, 2, 2, h // 2, w // 2)
+    assert torch.equal(two_pass, reference)
+    eager = one_pass(gain)  # eager interpolation computes its source positions its own way
+    torch.testing.assert_close(two_pass, eager, rtol=1e-4, atol=1e-5)
 
 
 def test_quads_lay_out_and_interleave_frames_exactly():
@@ -284,3 +310,16 @@ def test_the_gpu_form_of_the_fused_stage_gives_the_eager_codes_on_a_cpu(tiny_mod
     assert dy.max() <= 1 and duv.max() <= 1 and (dy > 0).mean() <= 1e-3 and (duv > 0).mean() <= 1e-3
     np.testing.assert_allclose(fused.max_cll, eager.max_cll, rtol=1e-3)
     assert float((fused.signal - eager.signal).abs().max()) < 2e-5  # measured 8e-6: float32 rounding
+
+
+@pytest.mark.parametrize("full,small", [((96, 160), (24, 40)), ((96, 160), (36, 60)), ((90, 160), (45, 80))])
+def test_the_network_input_is_the_area_mean_of_the_frame(full, small):
+    """colour_stage.network_input: sums of 8-bit codes where a whole number of pixels makes each
+    sample, the area interpolation elsewhere; the same means (to float rounding), planar."""
+    from hdrvideo.pipeline import colour_stage
+
+    frames = torch.from_numpy(np.random.default_rng(6).integers(0, 256, (2, *full, 3), dtype=np.uint8))
+    got = colour_stage.network_input(frames, small)
+    want = F.interpolate(frames.permute(0, 3, 1, 2).float() / 255.0, size=small, mode="area")
+    assert got.shape == (2, 3, *small) and got.is_contiguous()
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

@@ -166,7 +166,8 @@ def format_bench(r: dict) -> str:
 
 # -- the network alone ---------------------------------------------------------------------------
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-VARIANTS = ("eager", "channels_last", "compile", "cudagraphs")
+VARIANTS = ("eager", "channels_last", "compile", "inference", "cudagraphs")
+"""``inference``: the compiled :class:`~hdrvideo.pipeline.inference.InferenceNet` (what a CPU runs)."""
 
 
 def network_flops(model: torch.nn.Module, width: int, height: int) -> int:
@@ -184,9 +185,13 @@ def network_flops(model: torch.nn.Module, width: int, height: int) -> int:
 
 def _runner(model, x: torch.Tensor, variant: str):
     """A zero-argument callable that runs the network once on x in the given variant."""
-    if variant in ("channels_last", "compile", "cudagraphs"):
+    if variant in ("channels_last", "compile", "inference", "cudagraphs"):
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
+    if variant == "inference":
+        from ..pipeline.inference import InferenceNet
+
+        model, variant = InferenceNet(model).eval(), "compile"
     if variant == "compile":
         compiled = torch.compile(model, mode="max-autotune-no-cudagraphs" if x.is_cuda else "default")
         return lambda: compiled(x)

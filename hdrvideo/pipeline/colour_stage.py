@@ -263,6 +263,18 @@ def fused_limit(y: torch.Tensor, rebuilt_chroma: torch.Tensor, peak_signal: floa
 
 def network_input(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, H, W, 3) uint8 RGB → the network's input (B, 3, h, w) float32 signal [0, 1], scaled
-    down by area averaging (as the eager path scales the full-resolution signal)."""
+    down by area averaging (as the eager path scales the full-resolution signal). Planar
+    (contiguous NCHW) whatever the frames' layout: the compiled calibration and log gain at the
+    network's resolution ran 12× and 4× slower on channels-last inputs (4.2 against 0.34 ms, 1.1
+    against 0.24 ms per 480×270 frame on the 2-core CPU; the network makes its own layout)."""
+    b, height, width, _ = frames.shape
+    h, w = size
+    if height % h == 0 and width % w == 0:
+        # a whole number of pixels per sample (1080p and 2160p to 480×270): the same means as
+        # sums of the 8-bit codes (to float rounding), 1.5 against 3.7 ms for a 1080p frame on
+        # one thread of the 2-core CPU (the area interpolation reads the frame channel-strided)
+        fy, fx = height // h, width // w
+        sums = frames.view(b, h, fy, w, fx, 3).float().sum((2, 4))
+        return (sums.permute(0, 3, 1, 2) * (1.0 / (255.0 * fy * fx))).contiguous()
     signal = frames.permute(0, 3, 1, 2).float() / 255.0
-    return F.interpolate(signal, size=size, mode="area")
+    return F.interpolate(signal, size=size, mode="area").contiguous()

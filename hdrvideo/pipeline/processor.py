@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .. import colour
 from ..model import ExpandNet, gain_scale
-from . import colour_stage, quads
+from . import colour_stage, inference, quads
 from .calibrate import DEFAULT_PARAMS, CalibrationConfig, fit_params, highlight_weight, raw_log_gain
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
@@ -223,8 +223,9 @@ class FrameProcessor:
             Compiled(fn, self.device, self._note) if compile else None for fn in fused
         )
         self._quad_planes = Compiled(quads.planes, self.device, self._note) if on_quads else None
+        self._widen = Compiled(quads.widen, self.device, self._note) if on_quads else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
-        self._net = Compiled(model, self.device, self._note) if compile and model is not None else None
+        self._net = Compiled(self._net_form(model), self.device, self._note) if compile and model is not None else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
         # small passes over 480×270 cost more than the per-pixel stage of a 720p frame (see _fit)
         # (on a CPU only: on a GPU these passes are launches, measured eager; README "On a GPU")
@@ -238,6 +239,14 @@ class FrameProcessor:
         self._rnn_state: torch.Tensor | None = None  # the recurrent network's state (recurrent weights only)
         self._pinned: torch.Tensor | None = None
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
+
+    def _net_form(self, model: torch.nn.Module) -> torch.nn.Module:
+        """What the compiled path runs: on a CPU the network's :mod:`~hdrvideo.pipeline.inference`
+        form (the same function in fewer memory passes), else the model itself (the GPU's
+        figures were measured with it)."""
+        if self.device.type == "cpu" and inference.supports(model):
+            return inference.InferenceNet(model).eval()
+        return model
 
     @property
     def stage(self) -> colour_stage.StageConstants:
@@ -531,7 +540,8 @@ class FrameProcessor:
             if small is None:
                 net_in = _to_signal(raw)
             else:  # frame by frame, as below: a short last batch compiles nothing new
-                net_in = torch.cat([self._net_input(raw[i : i + 1], small) for i in range(b)])
+                with self._small_work():  # (on two threads its sums ran 100× slower)
+                    net_in = torch.cat([self._net_input(raw[i : i + 1], small) for i in range(b)])
             raw_gain, params = self._filtered_gain(net_in, self._decode_small(net_in))
             shoulders = self._shoulders(raw_gain)
             if small is not None and self._tables is None:  # (the quads carry it up themselves)
@@ -559,7 +569,8 @@ class FrameProcessor:
         → (luma codes (1, H, W) int16, chroma codes (1, 2, H/2, W/2) int16, light levels (1, 2),
         the PQ signal (1, 3, H, W) or None)."""
         assert self._tables is not None
-        planes, log_gain = self._quad_planes(frame, log_gain)
+        rows = None if log_gain is None else self._widen(log_gain, frame.shape[2])
+        planes, log_gain = self._quad_planes(frame, rows)
         out = self._fused_light(planes, log_gain, self.stage, self.cfg, keep_signal, self._tables, shoulder)
         uv, padded = self._subsample(*out[4:8])
         ys, stats = self._fused_limit(*out[:4], padded, self.stage.peak_signal, self._tables.pq_eotf)

@@ -8,7 +8,7 @@ columns 2j, 2j+1); compiled over full-resolution pixels, the stencils between th
 resolutions read every other value, which the C++ backend leaves scalar (5 ms of a 1080p frame's
 16). Over quads, every plane is (B, H/2, W/2) and every stencil a shifted, contiguous read:
 
-- :func:`planes`: the frame and the gain laid out by quad (one copy each);
+- :func:`widen`, :func:`planes`: the gain carried up, the frame and the gain laid out by quad;
 - :func:`light`: 8-bit R'G'B' → per quad the four luma codes and the vertical means of Cb and Cr
   of its two columns;
 - :func:`subsample`: the horizontal [1, 2, 1]/4 filter → the chroma codes, and the same padded by
@@ -32,7 +32,7 @@ from ..colour.ycbcr import KR_KB
 from .calibrate import CalibrationConfig, highlight_weight_planes
 from .colour_stage import LUMA_CODES_PER_UNIT, StageConstants, Tables, limit_pixel, shoulder_channels
 
-__all__ = ["SUBPIXELS", "planes", "light", "subsample", "limit", "interleave"]
+__all__ = ["SUBPIXELS", "planes", "widen", "light", "subsample", "limit", "interleave"]
 
 SUBPIXELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 """(row, column) of the four pixels of a quad, in the order of the planes."""
@@ -40,18 +40,47 @@ SUBPIXELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 _KR, _KB = KR_KB["bt2020"]
 
 
-def planes(frames: torch.Tensor, small_gain: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def planes(frames: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The inputs of :func:`light` laid out by quad: frames (B, H, W, 3) uint8 → (B, 3, 2, 2, H/2,
-    W/2) uint8 (channel, row and column in the quad, quad row, quad column); the log gain at the
-    network's resolution (B, 1, h, w), or None → carried up bilinearly to (B, 2, 2, H/2, W/2).
-    Compiled, one pass each (0.7 ms for a 1080p frame, the gain 1.3 ms): read in place instead,
-    the strided loads kept :func:`light`'s loop scalar where a gain is applied (16 against 10 ms)."""
+    W/2) uint8 (channel, row and column in the quad, quad row, quad column); the log gain widened
+    by :func:`widen` (B, 2, h, W/2), or None → carried up to (B, 2, 2, H/2, W/2).
+    Compiled, one pass each (0.7 ms for a 1080p frame): read in place instead, the strided loads
+    kept :func:`light`'s loop scalar where a gain is applied (16 against 10 ms)."""
     b, h, w, _ = frames.shape
     quad = frames.view(b, h // 2, 2, w // 2, 2, 3).permute(0, 5, 2, 4, 1, 3).contiguous()
-    if small_gain is None:
+    if rows is None:
         return quad, None
-    gain = F.interpolate(small_gain, size=(h, w), mode="bilinear", align_corners=False)
-    return quad, gain.view(b, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3).contiguous()
+    y0, y1, lam = (v.view(h // 2, 2).t() for v in _source(rows.shape[2], h, rows.device))  # (2, H/2)
+    top, bottom = rows[:, :, y0], rows[:, :, y1]  # (B, column, row in the quad, H/2, W/2)
+    gain = top + (bottom - top) * lam[:, :, None]
+    return quad, gain.transpose(1, 2).contiguous()
+
+
+def widen(small_gain: torch.Tensor, width: int) -> torch.Tensor:
+    """The first half of carrying the gain up bilinearly: along the rows of the network's
+    resolution, (B, 1, h, w) → (B, 2, h, W/2), the even then the odd output columns.
+
+    With :func:`planes`' second half along the columns, the same values, bit for bit, as
+    ``F.interpolate(bilinear, align_corners=False)`` compiled (TorchInductor interpolates along
+    the last axis, then the one before, as here; tests/test_compiled.py); in two passes, each
+    output value costs two contiguous loads instead of four gathers (1080p from 480×270: 3.3 →
+    1 ms on the 2-core CPU). A compiled graph of its own: inside one graph the rows would be
+    inlined and computed again for every output row."""
+    b, _, h, _ = small_gain.shape
+    x0, x1, lam = _source(small_gain.shape[-1], width, small_gain.device)
+    g = small_gain[:, 0]
+    left, right = g[..., x0], g[..., x1]
+    rows = left + (right - left) * lam
+    return rows.view(b, h, width // 2, 2).permute(0, 3, 1, 2).contiguous()
+
+
+def _source(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear source positions of ``n_out`` samples from ``n_in`` (align_corners=False), as
+    PyTorch computes them: (index, next index, weight of the next), each (n_out,)."""
+    x = torch.arange(n_out, device=device).to(torch.float32)
+    x = ((n_in / n_out) * (x + 0.5) - 0.5).clamp(min=0.0)
+    i0 = x.to(torch.int64)
+    return i0, (i0 + 1).clamp(max=n_in - 1), (x - i0).clamp(0.0, 1.0)
 
 
 def _pixel(
