@@ -216,7 +216,7 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
     from hdrvideo.pipeline import quads
 
     tables = colour_stage.tables_for(torch.device("cpu"))
-    q, g = quads.planes(frames, quads.widen(gain[:, :, ::2, ::2].contiguous(), 48))
+    q, g = quads.planes(frames), quads.widen(gain[:, :, ::2, ::2].contiguous(), 48)
     on = quads.light(q, g, c, cfg, True, tables, shoulder=True)
     off = quads.light(q, g, c, cfg, True, tables, shoulder=False)
     assert all(torch.equal(a, b) for a, b in zip(on, off, strict=True))
@@ -235,16 +235,19 @@ def test_the_shoulder_is_skipped_only_where_no_pixel_can_reach_the_knee():
 @needs_compiler
 @pytest.mark.parametrize("small,full", [((270, 480), (1080, 1920)), ((270, 480), (720, 1280)), ((67, 121), (200, 362))])
 def test_the_gain_carried_up_in_two_passes_is_bilinear_bit_for_bit(small, full):
-    """quads.widen then quads.planes (two compiled graphs) give F.interpolate's bilinear values,
-    compiled, exactly, laid out by quad: 4× (1080p fast mode), 2.67× (720p) and odd sizes."""
+    """quads.widen then quads.column_pass (as quads.light runs it: two compiled graphs) give
+    F.interpolate's bilinear values, compiled, exactly, laid out by quad: 4× (1080p fast mode),
+    2.67× (720p) and odd sizes."""
     from hdrvideo.pipeline import quads
 
     h, w = full
     gain = torch.from_numpy(np.random.default_rng(4).random((1, 1, *small), dtype=np.float32) * 3)
-    frames = torch.zeros(1, h, w, 3, dtype=torch.uint8)
     widen = torch.compile(quads.widen, dynamic=False)
-    planes = torch.compile(quads.planes, dynamic=False)
-    _, two_pass = planes(frames, widen(gain, w))
+
+    def columns(rows):
+        return torch.stack([torch.stack([quads.column_pass(rows, dr, dc, h) for dc in (0, 1)], 1) for dr in (0, 1)], 1)
+
+    two_pass = torch.compile(columns, dynamic=False)(widen(gain, w))
 
     def one_pass(g):
         up = F.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
@@ -262,7 +265,7 @@ def test_quads_lay_out_and_interleave_frames_exactly():
     from hdrvideo.pipeline import quads
 
     frames = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (2, 6, 10, 3), dtype=np.uint8))
-    q, _ = quads.planes(frames, None)
+    q = quads.planes(frames)
     assert q.shape == (2, 3, 2, 2, 3, 5)
     for i in range(3):
         back = quads.interleave([q[:, i, dr, dc] for dr, dc in quads.SUBPIXELS], torch.uint8)

@@ -570,8 +570,8 @@ class FrameProcessor:
         the PQ signal (1, 3, H, W) or None)."""
         assert self._tables is not None
         rows = None if log_gain is None else self._widen(log_gain, frame.shape[2])
-        planes, log_gain = self._quad_planes(frame, rows)
-        out = self._fused_light(planes, log_gain, self.stage, self.cfg, keep_signal, self._tables, shoulder)
+        planes = self._quad_planes(frame)
+        out = self._fused_light(planes, rows, self.stage, self.cfg, keep_signal, self._tables, shoulder)
         uv, padded = self._subsample(*out[4:8])
         ys, stats = self._fused_limit(*out[:4], padded, self.stage.peak_signal, self._tables.pq_eotf)
         signal = None

@@ -8,7 +8,8 @@ columns 2j, 2j+1); compiled over full-resolution pixels, the stencils between th
 resolutions read every other value, which the C++ backend leaves scalar (5 ms of a 1080p frame's
 16). Over quads, every plane is (B, H/2, W/2) and every stencil a shifted, contiguous read:
 
-- :func:`widen`, :func:`planes`: the gain carried up, the frame and the gain laid out by quad;
+- :func:`planes`: the frame laid out by quad (one copy); :func:`widen`: the gain carried up
+  along its rows (the columns follow inside :func:`light`, :func:`column_pass`);
 - :func:`light`: 8-bit R'G'B' → per quad the four luma codes and the vertical means of Cb and Cr
   of its two columns;
 - :func:`subsample`: the horizontal [1, 2, 1]/4 filter → the chroma codes, and the same padded by
@@ -18,7 +19,7 @@ resolutions read every other value, which the C++ backend leaves scalar (5 ms of
 - :func:`interleave`: the four luma planes back into one (B, H, W) int16 plane.
 
 Shapes: frames (B, H, W, 3) uint8, by quad (B, 3, 2, 2, H/2, W/2); log gain (natural log) at the
-network's resolution (B, 1, h, w), by quad (B, 2, 2, H/2, W/2); planes (B, H/2, W/2).
+network's resolution (B, 1, h, w), widened (B, 2, h, W/2); planes (B, H/2, W/2).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..colour.ycbcr import KR_KB
 from .calibrate import CalibrationConfig, highlight_weight_planes
 from .colour_stage import LUMA_CODES_PER_UNIT, StageConstants, Tables, limit_pixel, shoulder_channels
 
-__all__ = ["SUBPIXELS", "planes", "widen", "light", "subsample", "limit", "interleave"]
+__all__ = ["SUBPIXELS", "planes", "widen", "column_pass", "light", "subsample", "limit", "interleave"]
 
 SUBPIXELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 """(row, column) of the four pixels of a quad, in the order of the planes."""
@@ -40,38 +41,41 @@ SUBPIXELS = ((0, 0), (0, 1), (1, 0), (1, 1))
 _KR, _KB = KR_KB["bt2020"]
 
 
-def planes(frames: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The inputs of :func:`light` laid out by quad: frames (B, H, W, 3) uint8 → (B, 3, 2, 2, H/2,
-    W/2) uint8 (channel, row and column in the quad, quad row, quad column); the log gain widened
-    by :func:`widen` (B, 2, h, W/2), or None → carried up to (B, 2, 2, H/2, W/2).
-    Compiled, one pass each (0.7 ms for a 1080p frame): read in place instead, the strided loads
-    kept :func:`light`'s loop scalar where a gain is applied (16 against 10 ms)."""
+def planes(frames: torch.Tensor) -> torch.Tensor:
+    """The frames laid out by quad for :func:`light`: (B, H, W, 3) uint8 → (B, 3, 2, 2, H/2, W/2)
+    uint8 (channel, row and column in the quad, quad row, quad column). Compiled, one pass (0.7 ms
+    for a 1080p frame): read in place instead, the strided loads kept :func:`light`'s loop
+    scalar where a gain is applied (16 against 10 ms)."""
     b, h, w, _ = frames.shape
-    quad = frames.view(b, h // 2, 2, w // 2, 2, 3).permute(0, 5, 2, 4, 1, 3).contiguous()
-    if rows is None:
-        return quad, None
-    y0, y1, lam = (v.view(h // 2, 2).t() for v in _source(rows.shape[2], h, rows.device))  # (2, H/2)
-    top, bottom = rows[:, :, y0], rows[:, :, y1]  # (B, column, row in the quad, H/2, W/2)
-    gain = top + (bottom - top) * lam[:, :, None]
-    return quad, gain.transpose(1, 2).contiguous()
+    return frames.view(b, h // 2, 2, w // 2, 2, 3).permute(0, 5, 2, 4, 1, 3).contiguous()
 
 
 def widen(small_gain: torch.Tensor, width: int) -> torch.Tensor:
     """The first half of carrying the gain up bilinearly: along the rows of the network's
     resolution, (B, 1, h, w) → (B, 2, h, W/2), the even then the odd output columns.
 
-    With :func:`planes`' second half along the columns, the same values, bit for bit, as
+    With :func:`column_pass` (inside :func:`light`) the same values, bit for bit, as
     ``F.interpolate(bilinear, align_corners=False)`` compiled (TorchInductor interpolates along
-    the last axis, then the one before, as here; tests/test_compiled.py); in two passes, each
-    output value costs two contiguous loads instead of four gathers (1080p from 480×270: 3.3 →
-    1 ms on the 2-core CPU). A compiled graph of its own: inside one graph the rows would be
-    inlined and computed again for every output row."""
+    the last axis, then the one before, as here; tests/test_compiled.py), and each output value
+    costs two contiguous loads instead of four gathers: carrying a 480×270 gain up to 1080p took
+    3.3 ms as one interpolation, 1.5 ms as two passes, and about 0.8 ms with the second inside
+    :func:`light` (no full-resolution gain is written or read). A compiled graph of its own:
+    inside one graph the rows would be inlined and computed again for every output row."""
     b, _, h, _ = small_gain.shape
     x0, x1, lam = _source(small_gain.shape[-1], width, small_gain.device)
     g = small_gain[:, 0]
     left, right = g[..., x0], g[..., x1]
     rows = left + (right - left) * lam
     return rows.view(b, h, width // 2, 2).permute(0, 3, 1, 2).contiguous()
+
+
+def column_pass(rows: torch.Tensor, dr: int, dc: int, height: int) -> torch.Tensor:
+    """The second half: the gain of pixel (``dr``, ``dc``) of every quad of a frame ``height``
+    rows high, from :func:`widen`'s rows (B, 2, h, W/2) → (B, H/2, W/2)."""
+    y0, y1, lam = (v[dr::2] for v in _source(rows.shape[2], height, rows.device))
+    r = rows[:, dc]
+    top, bottom = r[:, y0], r[:, y1]
+    return top + (bottom - top) * lam[:, None]
 
 
 def _source(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,15 +112,15 @@ def light(
     frames: torch.Tensor, log_gain: torch.Tensor | None, c: StageConstants, cfg: CalibrationConfig,
     keep_signal: bool, tables: Tables, shoulder: bool = True,
 ) -> tuple[torch.Tensor, ...]:  # fmt: skip
-    """frames (B, 3, 2, 2, H/2, W/2) uint8 and the unweighted log gain (B, 2, 2, H/2, W/2) or None,
-    as :func:`planes` lays them out →
+    """frames (B, 3, 2, 2, H/2, W/2) uint8 as :func:`planes` lays them out, and the unweighted
+    log gain widened by :func:`widen` (B, 2, h, W/2) or None →
     (4 luma code planes in :data:`SUBPIXELS` order, rounded float; the vertical means of Cb and
     Cr over the even column, then over the odd column (4 planes); with ``keep_signal`` the PQ
     R'G'B' of each pixel (12 planes, pixel by pixel)). ``shoulder`` as in
     :func:`~hdrvideo.pipeline.colour_stage.fused_light`."""
     ys, chroma, signal = [], {}, []
     for dr, dc in SUBPIXELS:
-        g = None if log_gain is None else log_gain[:, dr, dc]
+        g = None if log_gain is None else column_pass(log_gain, dr, dc, 2 * frames.shape[-2])
         y, cb, cr, rgb = _pixel([frames[:, i, dr, dc] for i in range(3)], g, c, cfg, tables, shoulder)
         ys.append(y)
         chroma[dr, dc] = (cb, cr)
