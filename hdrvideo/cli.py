@@ -207,6 +207,9 @@ def info(file, as_json):
 @click.option("--device", help="cuda, cpu … (default: CUDA when present; torchrun: the local rank's GPU).")
 @click.option("--time-limit", type=float, help="Stop (with a checkpoint) after this many minutes.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--teacher", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Distil: learn this network's output instead of the HDR; without --init the student starts "
+                   "from its strongest channels at --widths (narrower, same mid depth).")
 @click.option("--init", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Fine-tune: start from these weights (.safetensors or .pth; their architecture wins over --widths).")
 def train_command(**options):

@@ -492,3 +492,27 @@ def test_recurrent_variant_trains_resumes_and_converts(tiny_data, tmp_path):
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "o.mkv").stat().st_size > 0
+
+
+def test_a_narrowed_student_starts_from_its_teachers_strongest_channels(tiny_model):
+    """training/distill.narrowed: at the teacher's own widths it is the teacher (every channel
+    kept, in order); narrower, it keeps each layer's strongest filters and their inputs."""
+    from hdrvideo.model import ExpandNetConfig
+    from hdrvideo.training.distill import narrowed, teacher_targets
+
+    x = torch.rand(2, 3, 40, 56)
+    same = narrowed(tiny_model, tiny_model.config).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(same(x), tiny_model(x))
+    small = ExpandNetConfig(local_width=4, local_out=6, mid_width=4, glob_width=4, fuse_width=4)
+    student = narrowed(tiny_model, small)
+    conv = student.local_net[0][0]
+    keep = tiny_model.local_net[0][0].weight.abs().flatten(1).sum(1).topk(4).indices.sort().values
+    torch.testing.assert_close(conv.weight, tiny_model.local_net[0][0].weight[keep])
+    torch.testing.assert_close(student.local_net[1][0].weight, tiny_model.local_net[1][0].weight[:, keep][
+        tiny_model.local_net[1][0].weight.abs().flatten(1).sum(1).topk(6).indices.sort().values])
+    assert student(x).shape == x.shape and student.training
+    target = teacher_targets(tiny_model, x)
+    assert target.dtype == torch.float32 and not target.requires_grad
+    with pytest.raises(ValueError, match="wider"):
+        narrowed(tiny_model, ExpandNetConfig(local_width=16, local_out=8, mid_width=8, glob_width=8, fuse_width=8))

@@ -61,6 +61,7 @@ def train(*, data, out, widths, init, time_limit, **options) -> None:
     if options["crop"] % 16 or options["crop"] < 32:
         raise UserError(f"--crop must be a multiple of 16 and at least 32, got {options['crop']}")
     options["val_pairs"] = [str(p) for p in options["val_pairs"]]
+    options["teacher"] = str(options["teacher"]) if options.get("teacher") else None
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), model=parse_widths(widths),
                       init=str(init) if init else None, time_limit_min=time_limit, **options)  # fmt: skip
     try:

@@ -9,22 +9,19 @@ Each step, on the device and with no CPU work per sample:
    (the scene for a camera, the HDR grade for a graded rendering); where the data holds
    gain-map photos (real SDR/HDR pairs, :class:`~hdrvideo.training.data.PairBank`), a share
    ``photo_prob`` of the samples is a crop of one instead (SDR: its base; reference: its HDR);
-3. the target is calibrated as ``convert`` calibrates: the reference is scaled so that, on the pixels
-   the SDR exposed well, its log luminance matches the SDR decoded by BT.1886 (one factor per
-   sample), then divided by :data:`TARGET_SCALE` (the sigmoid output 1.0 is 32× SDR white) and
-   clamped to [0, 1];
-4. loss: L1 in a perceptual domain (``log``: natural log with a floor of 1% of SDR white;
-   ``pu21``: PU21 values at 203 cd/m² for SDR white; or ``linear``) plus 5 × (1 − cosine
-   similarity) of the RGB vectors (the authors' loss), weighted ×5 where the SDR was near
-   clipping (where ``convert`` uses the network); plus an asymmetric term against false light:
-   ``over_weight`` × how far the prediction exceeds the target, in the loss domain, on pixels whose
-   target is not above SDR white (a clipped saturated colour that was never light); plus a
-   temporal term: the L1 difference of the frame-to-frame change of prediction and target in the
-   log domain.
+3. the target: the reference scaled as ``convert`` calibrates (its log luminance matched to the SDR
+   decoded by BT.1886 on well-exposed pixels), ÷ :data:`TARGET_SCALE` (output 1.0 = 32× SDR
+   white), clamped to [0, 1]; or, with ``--teacher``, that network's output (:mod:`.distill`);
+4. loss: L1 in a perceptual domain (``log``: natural log with a floor of 1% of SDR white; ``pu21``:
+   PU21 at 203 cd/m² for SDR white; or ``linear``) + 5 × (1 − cosine similarity) of the RGB
+   vectors (the authors' loss), ×5 where the SDR neared clipping (where ``convert`` uses the
+   network); + against false light, ``over_weight`` × how far the prediction exceeds the target
+   where the target is not above SDR white (a clipped saturated colour that was never light); +
+   the L1 difference of the frame-to-frame change of prediction and target (log domain).
 
-Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state) and the current
-weights (``model.safetensors``) are written atomically every ``--ckpt-every`` steps; randomness is
-derived from (seed, rank, step), so a resumed run draws exactly what the killed one would have.
+Checkpoints (``checkpoint.pt``: weights, optimiser, scheduler, step, RNG state; ``model.safetensors``)
+are written atomically every ``--ckpt-every`` steps; randomness derives from (seed, rank, step), so a
+resumed run draws exactly what the killed one would have.
 Validation, on the exponential moving average of the weights (``--ema``, :mod:`.select`): held-out
 scenes through the virtual camera (PU21, :mod:`hdrvideo.training.evaluate`) and, with
 ``--val-pairs``, graded pairs of a validation split (:class:`~.select.GradedValidation`). It is
@@ -52,6 +49,7 @@ from ..model import ExpandNet, ExpandNetConfig, load_model, save_model, widen_to
 from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
 from .data import FrameBank, PairBank, load_frames, load_photo_pairs
 from .degrade import CameraConfig, VirtualCamera
+from .distill import narrowed, teacher_targets
 from .evaluate import evaluate
 from .runlog import RunLog, plot_curves  # noqa: F401 - plot_curves re-exported
 from .select import GradedValidation, WeightAverage
@@ -92,6 +90,7 @@ class TrainConfig:
     recurrent: int = 0  # > 0: the recurrent variant with this many state channels (widening --init's model)
     ema: float = 0.999  # decay of the weight average that is validated and saved (0: the raw weights)
     val_pairs: list[str] = field(default_factory=list)  # graded validation references (PQ/HLG videos)
+    teacher: str | None = None  # distil: match these weights' output (training/distill.py)
 
 
 # -- the pieces of one step ------------------------------------------------------------------
@@ -260,10 +259,11 @@ def train(cfg: TrainConfig, log=print) -> dict:
     resume = torch.load(ckpt_path, map_location=device, weights_only=False) if cfg.resume and ckpt_path.exists() else None
     if resume is not None:  # the architecture the run was started with, whatever --widths/--init say now
         model = ExpandNet(ExpandNetConfig.from_dict(json.loads(resume["config"])["model"])).to(device)
+    elif cfg.teacher is not None and cfg.init is None:  # the teacher's strongest channels
+        model = narrowed(load_model(cfg.teacher, device=device), cfg.model)
     elif cfg.init is not None:
         model = load_model(cfg.init, device=device).train()  # fine-tune: same architecture as the file
-        if main:
-            log(f"initialised from {cfg.init}")
+        quiet_log(f"initialised from {cfg.init}")
     else:
         model = ExpandNet(replace(cfg.model, temporal_width=cfg.recurrent or cfg.model.temporal_width)).to(device)
     if cfg.recurrent and not model.recurrent:
@@ -271,8 +271,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if model.recurrent and main:
         log(f"recurrent variant: a {model.config.temporal_width}-channel state at 1/8 resolution")
     cfg.model = model.config
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    teacher = load_model(cfg.teacher, device=device).eval() if cfg.teacher else None
+    model = model.to(memory_format=torch.channels_last) if device.type == "cuda" else model
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     avg = WeightAverage(model, cfg.ema)
 
@@ -317,7 +317,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             break
         gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
         signal, reference = _inputs(bank, pair_bank, camera, photo_prob, cfg, gen, device)
-        target = compute_targets(reference, torch.ones(len(signal), device=device), signal)
+        ones = torch.ones(len(signal), device=device)
+        target = teacher_targets(teacher, signal) if teacher else compute_targets(reference, ones, signal)
         x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
         with autocast:
             if model.recurrent:  # frame t from a fresh state, frame t+1 from t's: what convert does
