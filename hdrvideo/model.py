@@ -47,6 +47,7 @@ __all__ = [
     "load_model",
     "save_model",
     "default_weights_path",
+    "CPU_FAST_MODEL_NAME",
     "widen_to_recurrent",
 ]
 
@@ -199,10 +200,14 @@ _REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v3"
 
 
-def default_weights_path() -> Path | None:
-    """Where the shipped default weights are (inside the wheel, or the repo's models/), or None."""
+CPU_FAST_MODEL_NAME = "hdrvideo-expandnet-v3-cpu"
+"""The shipped model distilled for fast mode on a CPU (16 channels; models/ has its card)."""
+
+
+def default_weights_path(name: str = DEFAULT_MODEL_NAME) -> Path | None:
+    """Where the shipped weights ``name`` are (inside the wheel, or the repo's models/), or None."""
     for root in (_PACKAGE_MODELS, _REPO_MODELS):
-        p = root / DEFAULT_MODEL_NAME / "model.safetensors"
+        p = root / name / "model.safetensors"
         if p.is_file():
             return p
     return None

@@ -165,3 +165,26 @@ def test_shipped_default_weights_load_with_no_argument():
     x = torch.rand(1, 3, 64, 96)
     y = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_fast_mode_on_a_cpu_loads_the_distilled_model_and_says_so(monkeypatch, tiny_weights):
+    """ConversionSettings: with no --weights, fast mode on a CPU loads CPU_FAST_MODEL_NAME where it
+    is shipped (a note says so); --weights, another quality, or no such file: the usual model."""
+    import hdrvideo.model as m
+    from hdrvideo.pipeline.settings import ConversionSettings
+
+    shipped = m.default_weights_path(m.CPU_FAST_MODEL_NAME)
+    assert shipped is not None and (shipped.parent / "MODEL_CARD.md").is_file()
+    distilled = m.load_model(shipped, device="cpu")
+    assert distilled.config.local_width == distilled.config.mid_width == 16
+    assert m.gain_scale(distilled) == m.gain_scale(m.load_model(device="cpu"))  # the teacher's boldness
+    proc = ConversionSettings(device="cpu", quality="fast", temporal=False, compile="off").build_processor()
+    assert proc.model.config == distilled.config and any(m.CPU_FAST_MODEL_NAME in n for n in proc.notes)
+    for settings in (ConversionSettings(device="cpu", quality="full", temporal=False, compile="off"),
+                     ConversionSettings(device="cpu", quality="fast", weights=str(tiny_weights), compile="off")):  # fmt: skip
+        proc = settings.build_processor()
+        assert proc.model.config != distilled.config and not any("distilled" in n for n in proc.notes)
+    real = m.default_weights_path
+    monkeypatch.setattr(m, "default_weights_path", lambda name=m.DEFAULT_MODEL_NAME: None if name != m.DEFAULT_MODEL_NAME else real())
+    proc = ConversionSettings(device="cpu", quality="fast", temporal=False, compile="off").build_processor()
+    assert proc.model.config == m.load_model(device="cpu").config and proc.notes == []

@@ -345,7 +345,8 @@ def choose_net_every(processor: FrameProcessor, width: int, height: int, fps: fl
     spare = budget - (t_all - t_net)
     k = MAX_NET_EVERY if spare <= 0 else min(MAX_NET_EVERY, max(2, math.ceil(t_net / spare)))
     processor.net_every = k
-    return (f"the network runs on every {k}th frame and its output is carried between (measured: network "
+    nth = {2: "2nd", 3: "3rd"}.get(k, f"{k}th")
+    return (f"the network runs on every {nth} frame and its output is carried between (measured: network "
             f"{1000 * t_net:.0f} ms, the rest {1000 * (t_all - t_net):.0f} ms per frame, for {fps:g} fps)")  # fmt: skip
 
 
