@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model import GLOBAL_SIZE, ExpandNet
+from ..model import ExpandNet
 
 __all__ = ["InferenceNet", "selu_table", "supports"]
 
@@ -93,8 +93,7 @@ class InferenceNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        small = F.interpolate(x, size=(GLOBAL_SIZE, GLOBAL_SIZE), mode="bilinear", align_corners=False)
-        glob = self._act(m.glob_net, small).flatten(1)  # (B, C_glob)
+        glob = m.global_features(x).flatten(1)  # (B, C_glob): a 256×256 branch, its own SELU
         local = self._act(m.local_net, x)
         mid = self._act(m.mid_net, x)
         fused = F.conv2d(local, self.w_local) + F.conv2d(mid, self.w_mid)
