@@ -175,8 +175,13 @@ def info(file, as_json):
 
 
 @click.command("train")
-@click.option("--data", multiple=True, required=True, type=PATH,
+@click.option("--data", multiple=True, type=PATH,
               help="Folder of HDR images (.exr, .hdr, float .tif), EXR sequences and PQ/HLG videos; repeatable.")
+@click.option("--pairs", "pair_files", multiple=True, type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="Studio-made SDR/HDR pairs packed by scripts/pack_aces_pairs.py (sampled with the gain-map "
+                   "photos, --photo-prob); repeatable.")
+@click.option("--curve", help="IP,C: train the network on what this smooth curve leaves (BT.2446-1 Method C's "
+                              "shape; the model's expansion settings at inference).")
 @click.option("--out", required=True, type=PATH, help="Run folder (checkpoints, logs, weights).")
 @click.option("--steps", type=int, default=4000, show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Pairs of frames per step (per process).")
@@ -231,6 +236,12 @@ main.add_command(train_command)
               help="Graded pairs: SDR renderings of HDR references (BT.2446, filmic, gamut, saturation), "
                    "scored against the HDR (PQ/PU21-PSNR, ΔE_ITP, false highlights, headroom).")
 @click.option("--renderings", help="--pairs: comma list of renderings (default: all).")
+@click.option("--sets", default="aces,photos,renderings", show_default=True,
+              help="--pairs: sets scored apart: aces (HDR stills through ACES 2.0 SDR/HDR output transforms), "
+                   "photos (gain-map photos), renderings (formula SDR of HDR references).")
+@click.option("--aces-target", default="1000", show_default=True, help="--pairs: ACES HDR nits (500 … 4000; -p3).")
+@click.option("--aces-split", type=click.Choice(["test", "validation"]), default="test", show_default=True)
+@click.option("--aces-stops", default="0", show_default=True, help="--pairs: exposures, stops from a 0.18 median.")
 @click.option("--frames-per-clip", type=click.IntRange(1, 100), default=2, show_default=True, help="--pairs.")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True,
               help="--pairs: x264 CRF of the SDR's lossy encode.")

@@ -49,6 +49,9 @@ __all__ = [
     "default_weights_path",
     "CPU_FAST_MODEL_NAME",
     "widen_to_recurrent",
+    "gain_scale",
+    "expansion_settings",
+    "EXPANSION_KEY",
 ]
 
 TEMPORAL_SCALE = 8
@@ -197,10 +200,10 @@ class ExpandNet(nn.Module):
 
 _PACKAGE_MODELS = Path(__file__).resolve().parent / "models"
 _REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v3"
+DEFAULT_MODEL_NAME = "hdrvideo-expandnet-v4"
 
 
-CPU_FAST_MODEL_NAME = "hdrvideo-expandnet-v3-cpu"
+CPU_FAST_MODEL_NAME = "hdrvideo-expandnet-v4-cpu"
 """The shipped model distilled for fast mode on a CPU (16 channels; models/ has its card)."""
 
 
@@ -286,6 +289,7 @@ def load_model(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.metadata = meta  # type: ignore[attr-defined]
     gain_scale(model)  # a bad value is an error of the file, said when it is loaded
+    expansion_settings(model)
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -311,6 +315,45 @@ def gain_scale(model: ExpandNet | None) -> float:
     if not 0.0 < value <= 4.0:
         raise WeightsError(f"the weights' {GAIN_SCALE_KEY} must be a number in (0, 4], got {raw!r}")
     return value
+
+
+EXPANSION_KEY = "expansion"
+"""Metadata key of a model's expansion settings: a JSON object of
+:class:`~hdrvideo.pipeline.calibrate.CalibrationConfig` fields (the smooth curve under the
+network's gain, the light gate), chosen with the model on validation pairs."""
+
+EXPANSION_FIELDS = {
+    "curve_ip": (0.0, 0.99), "curve_c": (0.01, 10.0),
+    "blend_lo": (0.0, 1.0), "blend_hi": (0.0, 1.0), "luma_lo": (0.0, 1.0), "luma_hi": (0.0, 1.0),
+}  # fmt: skip
+"""The fields a model's metadata may set, with their allowed ranges."""
+
+
+def expansion_settings(model: ExpandNet | None) -> dict[str, float]:
+    """The calibration fields this model was chosen with (:data:`EXPANSION_KEY`), {} for weights
+    without them (the authors' ``.pth``, releases before v4). Raises WeightsError for anything
+    but a JSON object of known fields with numbers in range, and for a gate whose ends are
+    reversed."""
+    raw = getattr(model, "metadata", {}).get(EXPANSION_KEY) if model is not None else None
+    if raw is None:
+        return {}
+    try:
+        d = json.loads(raw)
+        if not isinstance(d, dict):
+            raise ValueError
+        out = {k: float(v) for k, v in d.items()}
+    except (ValueError, TypeError):
+        raise WeightsError(f"the weights' {EXPANSION_KEY} must be a JSON object of numbers, got {raw!r}") from None
+    for k, v in out.items():
+        if k not in EXPANSION_FIELDS:
+            raise WeightsError(f"the weights' {EXPANSION_KEY} has an unknown field {k!r}")
+        lo, hi = EXPANSION_FIELDS[k]
+        if not lo <= v <= hi:
+            raise WeightsError(f"the weights' {EXPANSION_KEY} field {k} must be in [{lo}, {hi}], got {v:g}")
+    for a, b in (("blend_lo", "blend_hi"), ("luma_lo", "luma_hi")):
+        if a in out and b in out and out[a] >= out[b]:
+            raise WeightsError(f"the weights' {EXPANSION_KEY}: {a} must be below {b}")
+    return out
 
 
 def save_model(model: ExpandNet, path: str | Path, metadata: dict[str, str] | None = None) -> None:

@@ -8,6 +8,12 @@ where the grade is not above SDR white (false highlights) are outlined in magent
 
     python scripts/light_maps.py --out maps/ --rendering saturated --model v2=models/hdrvideo-expandnet-v2/model.safetensors \\
         --model authors=../shared/reference/expandnet/weights.pth
+    python scripts/light_maps.py --out maps/ --set aces --set photos --model C=bt2446c \\
+        --model v4=models/hdrvideo-expandnet-v4/model.safetensors
+
+``--set``: formula renderings of graded references (default), ``aces`` (the test scenes through
+the ACES 2.0 output transforms), ``photos`` (gain-map photos). A model given as ``bt2446a`` or
+``bt2446c`` is that formula (``convert --method``).
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import torch
 
 from hdrvideo import colour
 from hdrvideo.model import load_model
-from hdrvideo.pipeline.processor import FrameProcessor
-from hdrvideo.training.graded import display_light, load_references, make_pairs
+from hdrvideo.pipeline.processor import FORMULAS, FrameProcessor
+from hdrvideo.training.graded import aces_pairs, display_light, load_references, make_pairs, photo_pairs
 from hdrvideo.training.grading import RENDERINGS
 
 LO, HI = -4.0, 3.0
@@ -48,21 +54,36 @@ def main() -> None:
     ap.add_argument("--data", action="append", default=None, help="reference folders (default: the shared ones)")
     ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS, repeatable")
     ap.add_argument("--rendering", action="append", choices=RENDERINGS, help="default: all")
+    ap.add_argument("--set", action="append", choices=["renderings", "aces", "photos"], help="default: renderings")
     ap.add_argument("--match", default="", help="only references whose name contains this")
     ap.add_argument("--max-side", type=int, default=480)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     data = a.data or ["../shared/data/hdr-video-graded", "../shared/data/hdr-video", "../shared/data/hdr-images"]
-    refs = [r for r in load_references(data, a.max_side) if a.match in r[0]]
-    pairs = make_pairs(refs, tuple(a.rendering or RENDERINGS))
+    sets = a.set or ["renderings"]
+    pairs = []
+    if "renderings" in sets:
+        refs = [r for r in load_references(data, a.max_side) if a.match in r[0]]
+        pairs += make_pairs(refs, tuple(a.rendering or RENDERINGS))
+    if "aces" in sets:
+        pairs += [p for p in aces_pairs(data, a.max_side) if a.match in p.source]
+    if "photos" in sets:
+        pairs += [p for p in photo_pairs(data, a.max_side) if a.match in p.source]
     base = FrameProcessor(None, "pq", 1000.0)
-    procs = {k: FrameProcessor(load_model(w, device="cpu"), "pq", 1000.0) for k, w in (m.split("=", 1) for m in a.model)}
+
+    def processor(w: str) -> FrameProcessor:
+        if w in FORMULAS:
+            return FrameProcessor(None, "pq", 1000.0, method=w)
+        return FrameProcessor(load_model(w, device="cpu"), "pq", 1000.0)
+
+    procs = {k: processor(w) for k, w in (m.split("=", 1) for m in a.model)}
     a.out.mkdir(parents=True, exist_ok=True)
     legend = np.linspace(0, 255, 256).astype(np.uint8)[None].repeat(12, 0)
     for p in pairs:
         sdr = (p.sdr[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         b = display_light(base, p.sdr)
-        tiles = [label(sdr, f"SDR ({p.rendering})"), label(light_map(p.ref), "HDR grade"), label(light_map(b), "BT.2408")]
+        tiles = [label(sdr, f"SDR ({p.rendering[:24]})"), label(light_map(p.ref), "HDR reference"),
+                 label(light_map(b), "BT.2408")]  # fmt: skip
         dim = colour.luminance(p.ref, colour.LUMA_BT2020)[0, 0] <= WHITE
         for k, proc in procs.items():
             out = display_light(proc, p.sdr)
@@ -73,7 +94,7 @@ def main() -> None:
             tiles.append(label(img, f"{k}: false {100 * float(false.float().mean()):.1f}%"))
         row = np.concatenate(tiles, axis=1)
         bar = cv2.resize(cv2.applyColorMap(legend, cv2.COLORMAP_TURBO)[:, :, ::-1], (row.shape[1], 12))
-        name = f"{p.source.replace('#', '_')}_{p.rendering}.png"
+        name = f"{p.source.replace('#', '_').replace('@', '_')}_{p.rendering.split()[0]}.png"
         cv2.imwrite(str(a.out / name), np.concatenate([row, bar])[:, :, ::-1])
         print(a.out / name)
 

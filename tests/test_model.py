@@ -158,10 +158,14 @@ def test_shipped_default_weights_load_with_no_argument():
     from hdrvideo.model import default_weights_path, load_model
 
     path = default_weights_path()
-    assert path is not None and path.parent.name == "hdrvideo-expandnet-v3"
+    assert path is not None and path.parent.name == "hdrvideo-expandnet-v4"
     assert (path.parent / "MODEL_CARD.md").is_file()
     model = load_model(device="cpu")
-    assert model.metadata["name"] == "hdrvideo-expandnet-v3"
+    assert model.metadata["name"] == "hdrvideo-expandnet-v4"
+    # the expansion it was chosen with (the curve under its gain, the light gate), and its gain scale
+    from hdrvideo.model import expansion_settings, gain_scale
+
+    assert expansion_settings(model)["curve_ip"] == 0.585 and gain_scale(model) == 0.7
     x = torch.rand(1, 3, 64, 96)
     y = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
@@ -177,7 +181,8 @@ def test_fast_mode_on_a_cpu_loads_the_distilled_model_and_says_so(monkeypatch, t
     assert shipped is not None and (shipped.parent / "MODEL_CARD.md").is_file()
     distilled = m.load_model(shipped, device="cpu")
     assert distilled.config.local_width == distilled.config.mid_width == 16
-    assert m.gain_scale(distilled) == m.gain_scale(m.load_model(device="cpu"))  # the teacher's boldness
+    assert m.gain_scale(distilled) == m.gain_scale(m.load_model(device="cpu"))  # the same boldness
+    assert m.expansion_settings(distilled) == m.expansion_settings(m.load_model(device="cpu"))  # and curve, gate
     proc = ConversionSettings(device="cpu", quality="fast", temporal=False, compile="off").build_processor()
     assert proc.model.config == distilled.config and any(m.CPU_FAST_MODEL_NAME in n for n in proc.notes)
     for settings in (ConversionSettings(device="cpu", quality="full", temporal=False, compile="off"),

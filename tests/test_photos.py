@@ -208,7 +208,7 @@ def test_trainer_reads_gainmap_photos_as_real_pairs(tmp_path):
                       model=parse_widths("4,8,4,4,4,2"), val_fraction=0, ckpt_every=3, device="cpu")  # fmt: skip
     summary = train(cfg, log=lines.append)
     assert summary["steps"] == 3 and (tmp_path / "run" / "model.safetensors").exists()
-    assert any("2 gain-map photos (real pairs, 100% of samples)" in m for m in lines), lines
+    assert any("2 real SDR/HDR pairs (gain-map photos, packed studio pairs: 100% of samples)" in m for m in lines), lines
 
 
 def test_eval_reads_gainmap_photos_as_real_pairs(tmp_path):

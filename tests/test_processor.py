@@ -265,11 +265,14 @@ def test_strength_scales_the_log_gain_and_zero_is_bt2408():
 
 def test_the_models_gain_scale_multiplies_the_users_strength(tmp_path):
     """Weights that carry a gain scale g expand at --strength s exactly as the same network
-    without it at strength s × g (the shipped model's calibrated boldness, model card)."""
-    from hdrvideo.model import gain_scale, load_model, save_model
+    without it at strength s × g (the shipped model's calibrated boldness, model card). (The
+    curve under the gain, where the weights carry one, scales with s alone: set aside here.)"""
+    from hdrvideo.model import EXPANSION_KEY, gain_scale, load_model, save_model
 
     shipped = load_model(device="cpu")
-    meta = {k: v for k, v in shipped.metadata.items() if k != "gain_scale"}
+    curved = FrameProcessor(shipped, "pq", 1000.0, strength=0.8)
+    assert curved.cfg.curve_strength == 0.8 and curved.cfg.strength == pytest.approx(0.8 * gain_scale(shipped))
+    meta = {k: v for k, v in shipped.metadata.items() if k not in ("gain_scale", EXPANSION_KEY)}
     save_model(shipped, tmp_path / "plain.safetensors", meta)
     save_model(shipped, tmp_path / "scaled.safetensors", {**meta, "gain_scale": 1.5})
     plain, scaled = (load_model(tmp_path / f"{n}.safetensors", device="cpu") for n in ("plain", "scaled"))

@@ -271,7 +271,10 @@ def test_eval_pairs_cli_on_a_graded_clip(tmp_path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     base = res["BT.2408 alone (no expansion)"]
     assert base["pairs"] == 2 and set(base["per_rendering"]) == {"bt2446a", "saturated"}
-    assert base["overall"]["false_hl"] == 0 and len(res) == 2  # the baseline and the shipped model
+    assert base["overall"]["false_hl"] == 0
+    # the baselines in every table (BT.2408 alone, BT.2446-1 Methods A and C inverse) and the shipped model
+    assert list(res)[:3] == ["BT.2408 alone (no expansion)", "BT.2446-1 Method A inverse", "BT.2446-1 Method C inverse"]
+    assert len(res) == 4 and set(base["per_set"]) == {"formula renderings"}
 
 
 def test_eval_pairs_scores_each_strength_and_zero_is_bt2408(tmp_path):

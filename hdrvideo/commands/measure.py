@@ -62,6 +62,18 @@ def train(*, data, out, widths, init, time_limit, **options) -> None:
         raise UserError(f"--crop must be a multiple of 16 and at least 32, got {options['crop']}")
     options["val_pairs"] = [str(p) for p in options["val_pairs"]]
     options["teacher"] = str(options["teacher"]) if options.get("teacher") else None
+    options["pair_files"] = [str(p) for p in options.get("pair_files", ())]
+    if not data and not options["pair_files"]:
+        raise UserError("train needs --data (HDR media) or --pairs (packed SDR/HDR pairs)")
+    curve = options.pop("curve", None)
+    if curve:
+        try:
+            ip, c = (float(x) for x in curve.split(","))
+            if not (0 < ip < 1 and 0 < c <= 10):
+                raise ValueError
+        except ValueError:
+            raise UserError(f"--curve takes IP,C with IP in (0, 1) and C in (0, 10], got {curve!r}") from None
+        options["curve"] = (ip, c)
     cfg = TrainConfig(data=[str(d) for d in data], out=str(out), model=parse_widths(widths),
                       init=str(init) if init else None, time_limit_min=time_limit, **options)  # fmt: skip
     try:
@@ -80,7 +92,8 @@ def _model_name(p) -> str:
 
 def evaluate(
     *, data, models, held_out, val_fraction, max_side, quality, device, pairs, renderings, frames_per_clip, crf,
-    peak_nits, as_json, strengths="1",
+    peak_nits, as_json, strengths="1", sets="aces,photos,renderings", aces_target="1000", aces_split="test",
+    aces_stops="0",
 ) -> None:  # fmt: skip
     """``hdrvideo eval``: held-out stills through a virtual camera, or (``pairs``) graded pairs."""
     from ..media.hdrio import MediaError
@@ -91,7 +104,14 @@ def evaluate(
     long_side = QUALITY_LONG_SIDE[quality]
     paths = list(models) or [default_weights_path()]
     if pairs:
-        from ..training.graded import format_pairs_table, load_references, make_pairs, photo_pairs, score_pairs
+        from ..training.graded import (
+            aces_pairs,
+            format_pairs_table,
+            load_references,
+            make_pairs,
+            photo_pairs,
+            score_pairs,
+        )
         from ..training.grading import RENDERINGS
 
         try:
@@ -103,26 +123,38 @@ def evaluate(
         chosen = tuple(r.strip() for r in renderings.split(",") if r.strip()) if renderings else RENDERINGS
         if not chosen or any(r not in RENDERINGS for r in chosen):
             raise UserError(f"--renderings takes a comma list of {', '.join(RENDERINGS)}, got {renderings!r}")
+        wanted = {x.strip() for x in sets.split(",") if x.strip()}
+        if not wanted or not wanted <= {"aces", "photos", "renderings"}:
+            raise UserError(f"--sets takes a comma list of aces, photos, renderings; got {sets!r}")
+        try:
+            stops = tuple(float(x) for x in aces_stops.split(",") if x.strip()) or (0.0,)
+        except ValueError:
+            raise UserError(f"--aces-stops takes a comma list of numbers, got {aces_stops!r}") from None
         log = lambda m: click.echo(m, err=True)  # noqa: E731
         try:
-            refs = load_references(list(data), max_side, frames_per_clip, log=log)
-            photos = photo_pairs(list(data), max_side, log=log)
+            refs = load_references(list(data), max_side, frames_per_clip, log=log) if "renderings" in wanted else []
+            photos = photo_pairs(list(data), max_side, log=log) if "photos" in wanted else []
+            studio = aces_pairs(list(data), max_side, aces_target, aces_split, stops, log) if "aces" in wanted else []
         except MediaError as e:
             raise UserError(str(e)) from None
-        if not refs and not photos:
-            raise UserError("no HDR references in --data (PQ/HLG videos, held-out HDR stills, or gain-map photos)")
-        graded = make_pairs(refs, chosen, crf=crf) + photos
-        say(f"{len(refs)} references × {len(chosen)} renderings + {len(photos)} gain-map photos (real pairs) "
-            f"= {len(graded)} pairs")  # fmt: skip
+        if not refs and not photos and not studio:
+            raise UserError("no HDR references in --data (HDR stills for ACES pairs, PQ/HLG videos, or gain-map photos)")
+        graded = studio + photos + make_pairs(refs, chosen, crf=crf)
+        say(f"{len(studio)} ACES 2.0 pairs ({aces_split} scenes) + {len(photos)} gain-map photos + {len(refs)} "
+            f"references × {len(chosen)} renderings = {len(graded)} pairs")  # fmt: skip
         base = FrameProcessor(None, "pq", peak_nits, device=device)
         results = {"BT.2408 alone (no expansion)": score_pairs(base, graded, base)}
+        for method, label in (("bt2446a", "BT.2446-1 Method A inverse"), ("bt2446c", "BT.2446-1 Method C inverse")):
+            formula = FrameProcessor(None, "pq", peak_nits, device=device, method=method)
+            results[label] = score_pairs(formula, graded, base)
         for p in paths:
             model = _load(p, device)
             for s in levels:
                 proc = FrameProcessor(model, "pq", peak_nits, net_long_side=long_side, strength=s)
                 results[_model_name(p) + ("" if levels == [1.0] else f" ×{s:g}")] = score_pairs(proc, graded, base)
         if as_json:
-            click.echo(json.dumps({k: {"overall": r.overall, "per_rendering": r.per_rendering, "pairs": r.n}
+            click.echo(json.dumps({k: {"overall": r.overall, "per_set": r.per_set, "per_rendering": r.per_rendering,
+                                       "pairs": r.n}
                                    for k, r in results.items()}))  # fmt: skip
         else:
             click.echo(format_pairs_table(results))

@@ -39,6 +39,9 @@ def conversion_options(live: bool = False):
         click.option("--strength", type=float, default=1.0, show_default=True,
                      help="How bold the expansion is: the log gain × this × the model's own gain scale "
                           "(0: BT.2408 alone; above 1: more light on the same highlights, and more false light)."),
+        click.option("--method", type=click.Choice(["net", "bt2446a", "bt2446c"]), default="net", show_default=True,
+                     help="How light is expanded: the network (net), or a broadcast formula alone, ITU-R "
+                          "BT.2446-1 Method A or C inverse tone mapping (no network, eager colour path)."),
         click.option("--codec", type=click.Choice(codecs), default="hevc", show_default=True),
         click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1."),
         click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13; stream: "
@@ -69,7 +72,7 @@ def conversion_options(live: bool = False):
                               "frame rate)."),
             click.option("--force", is_flag=True, help="Convert input that is already HDR."),
         ]  # fmt: skip
-    names = ("weights", "transfer", "peak_nits", "strength", "codec", "crf", "preset", "device", "precision", "quality",
+    names = ("weights", "method", "transfer", "peak_nits", "strength", "codec", "crf", "preset", "device", "precision", "quality",
              "batch_size", "temporal", "lookahead", "encoder", "force", "compile_")  # fmt: skip
 
     def decorate(f):

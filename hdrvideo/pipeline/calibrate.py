@@ -46,13 +46,23 @@ parameters (B, 2) = (a, b).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..colour import LUMA_BT709, SDR_WHITE_NITS, luminance
+from ..colour.bt2446 import inverse_curve_log_gain
 
-__all__ = ["CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder", "highlight_weight", "highlight_weight_planes"]
+__all__ = [
+    "CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder",
+    "highlight_weight", "highlight_weight_planes", "curve_log_gain_planes", "pixel_log_gain",
+]  # fmt: skip
+
+CLIPPED_CHANNEL = (0.93, 1.0)
+"""Linear light of a pixel's strongest channel over which it counts as clipped (signal 0.97 → 1)."""
+CLIPPED_COLOUR_LUMINANCE = (0.80, 0.90)
+"""BT.709 luminance below which a clipped pixel is a colour, not light, for the curve (above 0.9: light)."""
 
 DEFAULT_PARAMS = (0.0, 1.0)
 """(a, b) used when a frame has too few well-exposed pixels and no previous fit: identity."""
@@ -79,6 +89,21 @@ class CalibrationConfig:
     strength: float = 1.0
     """How bold the expansion is: the log gain is multiplied by it (1: as trained; 0: BT.2408
     alone; above 1: more light on the same highlights). ``convert --strength``."""
+    curve_ip: float = 0.0
+    """The smooth inverse tone curve under the network's gain (:func:`curve_log_gain_planes`):
+    its inflection point as a share of SDR white (0: no curve, the network's gain alone)."""
+    curve_c: float = 1.0 - 0.74204
+    """The curve's shape above the inflection point (BT.2446-1 Method C: c = 1 − k3)."""
+    curve_strength: float = 1.0
+    """The curve's log gain is multiplied by it (``--strength`` alone: 0 gives BT.2408)."""
+
+    @property
+    def curve_max(self) -> float:
+        """The curve's largest log gain (at SDR white), 0 without a curve."""
+        if self.curve_ip <= 0 or self.curve_ip >= 1:
+            return 0.0
+        t, c = 1.0 / self.curve_ip, self.curve_c
+        return self.curve_strength * math.log((c * math.exp((t - 1) / c) + 1 - c) / t)
 
     @property
     def knee_nits(self) -> float:
@@ -154,6 +179,48 @@ def highlight_weight_planes(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, c
         k = LUMA_BT709
         w = w * _smoothstep(k[0] * r + k[1] * g + k[2] * b, cfg.luma_lo, cfg.luma_hi)
     return w
+
+
+def curve_log_gain_planes(
+    lr: torch.Tensor, lg: torch.Tensor, lb: torch.Tensor, cfg: CalibrationConfig
+) -> torch.Tensor | None:
+    """The smooth inverse tone curve's log gain from the SDR's *linear* BT.709 planes (relative,
+    1 = SDR white; any one shape) → that shape, ≥ 0; None without a curve (``cfg.curve_ip`` 0).
+
+    BT.2446-1 Method C's inverse shape (:func:`~hdrvideo.colour.bt2446.inverse_curve`) on BT.709
+    luminance: 1 below the inflection point, rising smoothly to ``e^cfg.curve_max`` at SDR white,
+    the same factor on all three channels (chromaticity kept). Unlike the light gate it expands
+    every highlight an SDR grade rolled off below clipping, as HDR grades of the same scene do.
+    Pixels with a clipped channel and a luminance below :data:`CLIPPED_COLOUR_LUMINANCE` get no
+    curve: whether such a colour is light is the network's call, behind the light gate."""
+    if cfg.curve_ip <= 0:
+        return None
+    k = LUMA_BT709
+    y = k[0] * lr + k[1] * lg + k[2] * lb
+    # a colour whose strongest channel clipped below 80 % of white's luminance (a pale or saturated
+    # surface the SDR grade pushed into clipping) is left to the network and its gate: the curve,
+    # which cannot tell a lamp from a painted wall, keeps it where the SDR has it (the chart test)
+    clipped = _smoothstep(torch.maximum(torch.maximum(lr, lg), lb), *CLIPPED_CHANNEL)
+    keep = 1 - clipped * (1 - _smoothstep(y, *CLIPPED_COLOUR_LUMINANCE))
+    return inverse_curve_log_gain(y, cfg.curve_ip, cfg.curve_c) * keep * cfg.curve_strength
+
+
+def pixel_log_gain(
+    signal: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    linear: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    raw: torch.Tensor | None,
+    cfg: CalibrationConfig,
+) -> torch.Tensor | None:
+    """The log gain one pixel gets, from its SDR signal planes R', G', B' and linear planes (any
+    one shape; the signal only needed with ``raw``) and the network's unweighted log gain there
+    (None: no network): the curve
+    (:func:`curve_log_gain_planes`) plus the light gate × the network's gain. None where there is
+    neither. Every colour path (eager, per-pixel compiled, quads) calls this one function."""
+    g = None if raw is None or signal is None else highlight_weight_planes(*signal, cfg) * raw
+    curve = curve_log_gain_planes(*linear, cfg)
+    if curve is None:
+        return g
+    return curve if g is None else g + curve
 
 
 def raw_log_gain(sdr_linear: torch.Tensor, net: torch.Tensor, params: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ from ..colour.ycbcr import (
     quantize_planes,
     rgb_to_ycbcr,
 )
-from .calibrate import CalibrationConfig, highlight_weight, soft_shoulder
+from .calibrate import CalibrationConfig, pixel_log_gain, soft_shoulder
 
 __all__ = [
     "StageConstants",
@@ -196,13 +196,14 @@ def fused_light(
     steps run over 2×2 quads with tables: :mod:`hdrvideo.pipeline.quads`.)"""
     signal = planar.float() * (1.0 / 255.0)  # divisions by constants as products: a vector divide costs
     # as much as an exp here, and the compiler may not turn one into the other (not exact)
-    k = c.white_nits
-    if log_gain is not None:
-        k = torch.exp(highlight_weight(signal, cfg) * log_gain)[:, 0] * c.white_nits
-    lin = [_pow(signal[:, i], 2.4) * k for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, cd/m²
+    lin = [_pow(signal[:, i], 2.4) for i in range(3)]  # BT.1886 (Lw = 1, Lb = 0), BT.709, relative
+    raw = None if log_gain is None else log_gain[:, 0]
+    gain = pixel_log_gain(signal.unbind(1), lin, raw, cfg)
+    k = c.white_nits if gain is None else torch.exp(gain) * c.white_nits
+    lin = [v * k for v in lin]  # cd/m²
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
-    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:
+    if (gain is not None and shoulder) or c.knee_nits < c.white_nits:
         rgb = shoulder_channels(rgb, c)
     # else no pixel passes SDR white, below the knee: the shoulder is 1 (saves an exp per pixel)
     r, g, b = (_pq(v.clamp(0, c.peak_nits)) for v in rgb)

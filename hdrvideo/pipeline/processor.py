@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour
-from ..model import ExpandNet, gain_scale
+from ..colour import bt2446
+from ..model import ExpandNet, expansion_settings, gain_scale
 from . import colour_stage, inference, quads
-from .calibrate import DEFAULT_PARAMS, CalibrationConfig, fit_params, highlight_weight, raw_log_gain
+from .calibrate import DEFAULT_PARAMS, CalibrationConfig, fit_params, pixel_log_gain, raw_log_gain
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
 from .memory import keep_freed_memory
@@ -67,6 +68,10 @@ def _is_oom(e: BaseException) -> bool:
         k in str(e) for k in ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
     )
 
+
+FORMULAS = {"bt2446a": bt2446.method_a_inverse, "bt2446c": bt2446.method_c_inverse}
+"""``--method``: the broadcast formulas' inverse tone mappings (ITU-R BT.2446-1 Methods A and C),
+SDR signal → BT.2020 cd/m², in place of a network (:mod:`hdrvideo.colour.bt2446`)."""
 
 QUALITY_LONG_SIDE: dict[str, int | None] = {"fast": 480, "balanced": 960, "full": None}
 """``--quality`` → the long side the network runs at (None: full resolution)."""
@@ -164,9 +169,12 @@ class FrameProcessor:
     pays the compilation (once per frame size; cached on disk); where no compiler works, the
     eager path runs and :attr:`notes` says why. The codes are those of the eager path to within
     one 10-bit code on a few samples per million (tests/test_compiled.py).
-    strength: how bold the expansion is, in [0, 3] (``--strength``): the log gain is multiplied
-    by it and by the model's own gain scale (:func:`~hdrvideo.model.gain_scale`); 0 gives
-    BT.2408 alone.
+    strength: how bold the expansion is, in [0, 3] (``--strength``): the network's log gain is
+    multiplied by it and by the model's own gain scale (:func:`~hdrvideo.model.gain_scale`), the
+    curve's by it alone; 0 gives BT.2408 alone. The curve and the light gate come from the
+    model's metadata (:func:`~hdrvideo.model.expansion_settings`).
+    method: with no model, one of :data:`FORMULAS` instead of BT.2408 alone: the formula's light
+    (absolute, as the Report gives it), then the display shoulder; it runs the eager colour path.
     """
 
     def __init__(
@@ -182,7 +190,10 @@ class FrameProcessor:
         temporal: TemporalHook | None = None,
         compile: bool = False,
         strength: float = 1.0,
+        method: str | None = None,
     ) -> None:
+        if method is not None and (method not in FORMULAS or model is not None):
+            raise ValueError(f"method must be one of {', '.join(FORMULAS)}, with no model; got {method!r}")
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
         if sdr_eotf not in ("bt1886", "srgb"):
@@ -201,7 +212,10 @@ class FrameProcessor:
         if not 0.0 <= strength <= 3.0:
             raise ValueError(f"strength must be in [0, 3], got {strength:g}")
         # the user's strength × the model's own (its metadata's gain scale; 1 for the authors' weights)
-        self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength) * gain_scale(model))
+        # and the curve and light gate the model was chosen with (its metadata; none for older weights)
+        self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength) * gain_scale(model),
+                                     curve_strength=float(strength), **expansion_settings(model))  # fmt: skip
+        self.method = method
         self.sdr_eotf = sdr_eotf
         self.net_long_side = net_long_side
         # on a CPU there is no out-of-memory exception to fall back from (the kernel kills the
@@ -297,8 +311,10 @@ class FrameProcessor:
     def log_gain(self, signal: torch.Tensor, sdr_linear: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fit the calibration and compute the per-pixel expansion: → log gain (B, 1, H, W), params (B, 2)."""
         b, _, h, w = signal.shape
-        if self.model is None:
-            return signal.new_zeros(b, 1, h, w), signal.new_tensor([0.0, 1.0]).expand(b, 2)
+        if self.model is None:  # BT.2408 alone, or the curve alone
+            curve = pixel_log_gain(None, sdr_linear.unbind(1), None, self.cfg)
+            gain = signal.new_zeros(b, 1, h, w) if curve is None else curve.unsqueeze(1)
+            return gain, signal.new_tensor([0.0, 1.0]).expand(b, 2)
         small = self._net_input_size(h, w)
         if small is None:
             raw, params = self._filtered_gain(signal, sdr_linear)
@@ -309,7 +325,7 @@ class FrameProcessor:
             # bilinearly; the edges come from the full-resolution SDR through the weight
             raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
         # the weight of *this* frame decides where light is added: filtering can never leave a trail
-        gain = highlight_weight(signal, self.cfg) * raw
+        gain = pixel_log_gain(signal.unbind(1), sdr_linear.unbind(1), raw[:, 0], self.cfg).unsqueeze(1)
         return gain, params
 
     def _filtered_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,7 +415,17 @@ class FrameProcessor:
         """SDR linear (B, 3, H, W) BT.709 relative and log gain → BT.2020 display light, cd/m²."""
         return colour_stage.display_light(sdr_linear, log_gain, self.stage)
 
+    def formula_light(self, signal: torch.Tensor) -> torch.Tensor:
+        """``method``'s light for the SDR signal (B, 3, H, W), in the colour stage's terms: linear
+        BT.709 relative to :attr:`cfg`'s white (so the stage, which multiplies by it, gives the
+        formula's cd/m²; colours outside BT.709 keep their negative components through the
+        matrices)."""
+        nits = FORMULAS[self.method](signal)
+        return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709) / self.cfg.white_nits
+
     def _sdr_and_gain(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.method is not None:
+            return self.formula_light(signal), signal.new_zeros(signal.shape[0], 1, *signal.shape[-2:])
         sdr_linear = self.decode_sdr(signal)
         gain, _ = self.log_gain(signal, sdr_linear)
         return sdr_linear, gain
@@ -505,10 +531,13 @@ class FrameProcessor:
             and self.sdr_eotf == "bt1886"
             and self._fused_light is not None
             and self._fused_light.usable
+            and self.method is None
         ):
             return self._process_fused(raw, keep_signal)
         signal = _to_signal(raw)
-        if raw.dtype == torch.uint8:  # exact for 8-bit input, and much cheaper than the EOTF
+        if self.method is not None:
+            sdr_linear = self.formula_light(signal)
+        elif raw.dtype == torch.uint8:  # exact for 8-bit input, and much cheaper than the EOTF
             sdr_linear = torch.take(self._decode_lut(), raw.permute(0, 3, 1, 2).long())
         else:
             sdr_linear = self.decode_sdr(signal)
@@ -589,7 +618,7 @@ class FrameProcessor:
         if self.device.type != "cpu":
             return [True] * log_gain.shape[0]
         c = self.stage
-        reach = c.white_nits * torch.exp(log_gain.flatten(1).amax(1).float())
+        reach = c.white_nits * torch.exp(log_gain.flatten(1).amax(1).float() + self.cfg.curve_max)
         return (reach >= c.knee_nits * (1 - 1e-4)).tolist()
 
     def _encode_bands(

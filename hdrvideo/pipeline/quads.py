@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from .. import colour
 from ..colour import tables as T
 from ..colour.ycbcr import KR_KB
-from .calibrate import CalibrationConfig, highlight_weight_planes
+from .calibrate import CalibrationConfig, pixel_log_gain
 from .colour_stage import LUMA_CODES_PER_UNIT, StageConstants, Tables, limit_pixel, shoulder_channels
 
 __all__ = ["SUBPIXELS", "planes", "widen", "column_pass", "light", "subsample", "limit", "interleave"]
@@ -93,14 +93,14 @@ def _pixel(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:  # fmt: skip
     """One pixel of each quad: R', G', B' 8-bit codes (B, h, w) and its log gain (B, h, w) or None
     → (luma codes, Cb, Cr, [R', G', B'] PQ signal)."""
-    k = c.white_nits
-    if log_gain is not None:
-        r, g, b = (v.float() * (1.0 / 255.0) for v in codes)
-        k = torch.exp(highlight_weight_planes(r, g, b, cfg) * log_gain) * c.white_nits
-    lin = [T.lookup(tables.bt1886, v.int()) * k for v in codes]  # BT.1886, BT.709, cd/m²
+    lin = [T.lookup(tables.bt1886, v.int()) for v in codes]  # BT.1886, BT.709, relative
+    sig = None if log_gain is None else tuple(v.float() * (1.0 / 255.0) for v in codes)
+    gain = pixel_log_gain(sig, lin, log_gain, cfg)
+    k = c.white_nits if gain is None else torch.exp(gain) * c.white_nits
+    lin = [v * k for v in lin]  # cd/m²
     m = colour.BT709_TO_BT2020
     rgb = [m[i][0] * lin[0] + m[i][1] * lin[1] + m[i][2] * lin[2] for i in range(3)]
-    if (log_gain is not None and shoulder) or c.knee_nits < c.white_nits:
+    if (gain is not None and shoulder) or c.knee_nits < c.white_nits:
         rgb = shoulder_channels(rgb, c)
     r, g, b = (T.pq_lookup(v.clamp(0, c.peak_nits), tables.pq) for v in rgb)
     luma = _KR * r + (1 - _KR - _KB) * g + _KB * b

@@ -83,11 +83,15 @@ def network_dtype(precision: str, device: str) -> torch.dtype:
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
 
+METHODS = ("net", "bt2446a", "bt2446c")
+"""``--method``: the network, or ITU-R BT.2446-1 Method A or C inverse tone mapping alone."""
+
+
 @dataclass(frozen=True)
 class ConversionSettings:
     """Everything one conversion needs besides its input and output.
 
-    Model: ``weights`` (None: the shipped model; in fast mode on a CPU its distilled 16-channel
+    Model: ``method`` (:data:`METHODS`: net, or a BT.2446-1 formula in its place), ``weights`` (None: the shipped model; in fast mode on a CPU its distilled 16-channel
     form, :data:`~hdrvideo.model.CPU_FAST_MODEL_NAME`, where shipped), ``device`` (None: CUDA when present),
     ``precision`` (:data:`PRECISIONS`), ``quality`` (fast | balanced | full; None: full on a GPU,
     fast on a CPU), ``threads`` (torch threads, CPU). Processor: ``transfer`` (pq | hlg),
@@ -101,6 +105,7 @@ class ConversionSettings:
     """
 
     weights: str | None = None
+    method: str = "net"
     transfer: str = "pq"
     peak_nits: float = 1000.0
     strength: float = 1.0
@@ -126,6 +131,10 @@ class ConversionSettings:
         """Check what can be checked before any work starts; → self. Raises :class:`SettingsError`."""
         if not 100 < self.peak_nits <= 10000:
             raise SettingsError(f"--peak-nits must be in (100, 10000], got {self.peak_nits:g}")
+        if self.method not in METHODS:
+            raise SettingsError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.method != "net" and (self.weights is not None or self.strength != 1):
+            raise SettingsError(f"--method {self.method} is a formula: it takes neither --weights nor --strength")
         if not 0 <= self.strength <= 3:
             raise SettingsError(f"--strength must be in [0, 3], got {self.strength:g}")
         if self.precision not in PRECISIONS:
@@ -173,15 +182,20 @@ class ConversionSettings:
         if self.threads:
             torch.set_num_threads(self.threads)
         device = pick_device(self.device)
+        if self.method != "net":  # a formula: no network, no notice about fast mode
+            try:
+                return FrameProcessor(None, self.transfer, self.peak_nits, device=device, method=self.method)
+            except ValueError as e:
+                raise SettingsError(str(e)) from None
         quality = self.resolved_quality(device)
         if self.quality is None and quality == "fast" and notify is not None:
             notify("no GPU: using --quality fast (the network runs on a reduced frame)")
         weights, note = self.weights, None
         if weights is None and quality == "fast" and not device.startswith("cuda"):
             distilled = default_weights_path(CPU_FAST_MODEL_NAME)
-            if distilled is not None:  # the shipped model distilled for CPUs (model card: 2× faster)
+            if distilled is not None:  # the shipped model's 16-channel form for CPUs (model card: 2× faster)
                 weights = distilled
-                note = f"fast mode on a CPU: {CPU_FAST_MODEL_NAME}, the shipped model distilled to 16 channels"
+                note = f"fast mode on a CPU: {CPU_FAST_MODEL_NAME}, the shipped model's 16-channel form"
         try:
             model = load_model(weights, device=device, dtype=network_dtype(self.precision, device))
         except WeightsError as e:

@@ -183,6 +183,22 @@ def load_photo_pairs(
     return train, val
 
 
+def load_pair_files(paths: list[str | Path], max_side: int = 1024) -> list[PhotoPair]:
+    """Studio-made pairs packed by :func:`~hdrvideo.training.aces.pack_pairs` → PhotoPairs (the
+    SDR signal in [0, 1], the HDR relative linear BT.709), scaled down to ``max_side``."""
+    pairs = []
+    for path in map(Path, paths):
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            items = list(zip(d["names"], d["sdr"], d["hdr"], strict=True))
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, EOFError) as e:
+            raise MediaError(f"not a pairs file from scripts/pack_aces_pairs.py: {path} ({e})") from None
+        for name, sdr, hdr in items:
+            sig = _fit(sdr.permute(1, 2, 0).float().numpy() / 255, max_side)
+            pairs.append(PhotoPair(name, _to_tensor([sig]), _to_tensor([_fit(hdr.permute(1, 2, 0).float().numpy(), max_side)])))
+    return pairs
+
+
 class PairBank:
     """Real SDR/HDR pairs on ``device``; :meth:`sample` draws aligned crops of both."""
 

@@ -16,7 +16,8 @@ picture. For each HDR reference frame (BT.2020 display light, cd/m²):
   PU21-PSNR (RGB, cd/m²), ΔE_ITP (BT.2124, mean), each also *absolute* (no fit);
   PU21-PSNR on the pixels the SDR clipped (any channel ≥ 250/255); **false highlights**: the share
   of pixels whose reference is not above SDR white (203 cd/m²) that the output raises ≥ 1.5×
-  above the BT.2408 picture of the same SDR; **headroom used**: the median of output / reference
+  above the BT.2408 picture of the same SDR (as encoded: for BT.2446 Method A, which places
+  mid-tones elsewhere, this counts its mid-tones); **headroom used**: the median of output / reference
   luminance on pixels where the reference is above 2 × SDR white (1.0 = as bright as the grade).
 """
 
@@ -39,7 +40,10 @@ from ..pipeline.processor import FrameProcessor
 from .data import held_out
 from .grading import RENDERINGS, hdr_grade, render_sdr
 
-__all__ = ["GradedPair", "GradedScore", "make_pairs", "score_pairs", "format_pairs_table", "METRICS"]
+__all__ = [
+    "GradedPair", "GradedScore", "make_pairs", "aces_pairs", "photo_pairs", "score_pairs", "format_pairs_table",
+    "worst_below", "METRICS",
+]  # fmt: skip
 
 CLIP_CODE = 250 / 255
 WHITE = colour.SDR_WHITE_NITS
@@ -67,15 +71,21 @@ class GradedPair:
     rendering: str
     ref: torch.Tensor
     sdr: torch.Tensor
+    set: str = "formula renderings"
+    """Which set the pair belongs to: scores are reported per set (:data:`SETS`)."""
 
 
 @dataclass
 class GradedScore:
-    """Metric means (see :data:`METRICS`) per rendering and over all pairs."""
+    """Metric means (see :data:`METRICS`) per rendering, per set and over all pairs, and each
+    pair's own (``per_pair``: (set, source, rendering) → metrics)."""
 
     per_rendering: dict[str, dict[str, float]] = field(default_factory=dict)
     overall: dict[str, float] = field(default_factory=dict)
     n: int = 0
+    per_set: dict[str, dict[str, float]] = field(default_factory=dict)
+    set_sizes: dict[str, int] = field(default_factory=dict)
+    per_pair: dict[tuple[str, str, str], dict[str, float]] = field(default_factory=dict)
 
 
 # -- references ---------------------------------------------------------------------------------
@@ -178,8 +188,33 @@ def make_pairs(
     return pairs
 
 
+def aces_pairs(
+    folders: list[str | Path], max_side: int = 768, target: str = "1000", split: str = "test",
+    stops: tuple[float, ...] = (0.0,), log=print,
+) -> list[GradedPair]:  # fmt: skip
+    """Studio-made pairs (:mod:`.aces`): each HDR still of ``split`` under ``folders``, at each
+    exposure of ``stops``, through the ACES 2.0 SDR (the 8-bit input) and HDR (the reference,
+    BT.2020 cd/m²) output transforms."""
+    from .aces import ACES_SET, AcesRenderer, aces_scenes, expose
+
+    scenes = aces_scenes(folders, split, log)
+    renderer = AcesRenderer(target) if scenes else None  # (OpenColorIO needed only where there are scenes)
+    pairs = []
+    for name, scene in scenes:
+        small = _fit_side(torch.from_numpy(scene).permute(2, 0, 1)[None], max_side)[0].permute(1, 2, 0).numpy()
+        for st in stops:
+            lit = expose(small, st)
+            sdr = torch.from_numpy(renderer.sdr_signal(lit)).permute(2, 0, 1)[None].float() / 255
+            ref = torch.from_numpy(renderer.hdr_nits(lit)).permute(2, 0, 1)[None].float()
+            label = name if st == 0 else f"{name}@{st:+g}"
+            pairs.append(GradedPair(label, f"ACES 2.0 SDR/HDR {target} nits", ref, sdr, ACES_SET))
+    return pairs
+
+
 PHOTO = "photo (gain map)"
 """The rendering name of real pairs: gain-map photos, whose SDR is the photo's own base."""
+PHOTO_SET = "camera pairs (gain-map photos)"
+RENDERING_SET = "formula renderings"
 
 
 def photo_pairs(folders: list[str | Path], max_side: int = 768, log=print) -> list[GradedPair]:
@@ -193,7 +228,7 @@ def photo_pairs(folders: list[str | Path], max_side: int = 768, log=print) -> li
         sig = (sig * 255).round() / 255  # 8-bit steps, as the base has them
         lin = _fit_side(torch.from_numpy(hdr).permute(2, 0, 1)[None].float(), max_side)
         ref = colour.rgb_to_rgb(lin.clamp(min=0) * colour.SDR_WHITE_NITS, colour.BT709_TO_BT2020)
-        pairs.append(GradedPair(path.name, PHOTO, ref, sig))
+        pairs.append(GradedPair(path.name, PHOTO, ref, sig, PHOTO_SET))
     return pairs
 
 
@@ -209,13 +244,19 @@ def _lum(x: torch.Tensor) -> torch.Tensor:
     return colour.luminance(x, colour.LUMA_BT2020)
 
 
-def frame_metrics(out: torch.Tensor, base: torch.Tensor, ref: torch.Tensor, sdr: torch.Tensor) -> dict[str, float]:
-    """Metrics of one output (1, 3, H, W) BT.2020 cd/m² against ``ref``; ``base`` is the BT.2408
-    picture of the same SDR (for false highlights), ``sdr`` the SDR signal (masks, exposure fit)."""
+def _exposure(out: torch.Tensor, ref: torch.Tensor, sdr: torch.Tensor) -> torch.Tensor:
+    """The one factor that aligns ``out`` to ``ref``: the mean log-luminance ratio on the SDR's
+    well-exposed pixels (all pixels where fewer than 65 are)."""
     ok = well_exposed(sdr, CalibrationConfig())
     lo, lr = torch.log(_lum(out).clamp(min=1e-3)), torch.log(_lum(ref).clamp(min=1e-3))
     d = (lr - lo)[ok] if int(ok.sum()) > 64 else (lr - lo).flatten()
-    fitted = out * torch.exp(d.mean())
+    return torch.exp(d.mean())
+
+
+def frame_metrics(out: torch.Tensor, base: torch.Tensor, ref: torch.Tensor, sdr: torch.Tensor) -> dict[str, float]:
+    """Metrics of one output (1, 3, H, W) BT.2020 cd/m² against ``ref``; ``base`` is the BT.2408
+    picture of the same SDR (for false highlights), ``sdr`` the SDR signal (masks, exposure fit)."""
+    fitted = out * _exposure(out, ref, sdr)
     m: dict[str, float] = {}
     for suffix, o in (("", fitted), ("_abs", out)):
         m["pq_psnr" + suffix] = _psnr(colour.pq_inverse_eotf(o.clamp(0, 10000)), colour.pq_inverse_eotf(ref.clamp(0, 10000)))
@@ -224,6 +265,8 @@ def frame_metrics(out: torch.Tensor, base: torch.Tensor, ref: torch.Tensor, sdr:
     clipped = sdr.amax(1, keepdim=True) >= CLIP_CODE
     m["pu21_clipped"] = float(pu21_psnr(fitted.clamp(min=0), ref.clamp(min=0), clipped)) if int(clipped.sum()) >= 16 else float("nan")
     dim = _lum(ref) <= WHITE
+    # (as the output is encoded, not aligned: a formula that places mid-tones elsewhere than BT.2408,
+    # BT.2446 Method A, counts them all; read its figure as that)
     raised = _lum(out) >= 1.5 * _lum(base).clamp(min=1e-6)
     m["false_hl"] = 100 * float((raised & dim).sum()) / max(1, int(dim.sum()))
     bright = _lum(ref) > 2 * WHITE
@@ -249,31 +292,56 @@ def score_pairs(proc: FrameProcessor, pairs: list[GradedPair], baseline: FramePr
     if baseline is None:
         baseline = FrameProcessor(None, "pq", proc.cfg.peak_nits, device=proc.device)
     rows: dict[str, list[dict[str, float]]] = {}
+    sets: dict[str, list[dict[str, float]]] = {}
+    res = GradedScore(n=len(pairs))
     for p in pairs:
         out = display_light(proc, p.sdr)
         base = display_light(baseline, p.sdr) if baseline is not proc else out
-        rows.setdefault(p.rendering, []).append(frame_metrics(out, base, p.ref, p.sdr))
-    res = GradedScore(n=len(pairs))
+        m = frame_metrics(out, base, p.ref, p.sdr)
+        rows.setdefault(p.rendering, []).append(m)
+        sets.setdefault(p.set, []).append(m)
+        res.per_pair[(p.set, p.source, p.rendering)] = m
     keys = [k for k, _ in METRICS]
     for r, rs in rows.items():
         res.per_rendering[r] = {k: _mean(rs, k) for k in keys}
+    for st, rs in sets.items():
+        res.per_set[st] = {k: _mean(rs, k) for k in keys}
+        res.set_sizes[st] = len(rs)
     every = [row for rs in rows.values() for row in rs]
     res.overall = {k: _mean(every, k) for k in keys}
     return res
 
 
+def worst_below(res: GradedScore, base: GradedScore, set_name: str, key: str = "pu21_psnr") -> float:
+    """The largest shortfall of ``res`` under ``base`` on one pair of ``set_name`` (dB; negative
+    where every pair is above), NaN where the set is empty."""
+    d = [base.per_pair[k][key] - v[key] for k, v in res.per_pair.items() if k[0] == set_name and k in base.per_pair]
+    d = [x for x in d if np.isfinite(x)]
+    return float(max(d)) if d else float("nan")
+
+
 def format_pairs_table(results: dict[str, GradedScore], per_rendering: bool = True) -> str:
-    """Markdown tables: overall (one row per model), then one table per rendering."""
-    head = "| model | " + " | ".join(label for _, label in METRICS) + " |"
-    sep = "| --- |" + " ---: |" * len(METRICS)
+    """Markdown tables, one per set of pairs (studio-made, camera, formula renderings: never
+    averaged together), one row per model, with the worst pair's shortfall under the first row
+    (BT.2408 alone) in PU21-PSNR; then, for the formula renderings, one table per rendering."""
+    head = "| model | " + " | ".join(label for _, label in METRICS) + " | worst pair vs BT.2408 dB |"
+    sep = "| --- |" + " ---: |" * (len(METRICS) + 1)
+    if not results:
+        return ""
+    first = next(iter(results.values()))
 
-    def row(name: str, m: dict[str, float]) -> str:
-        return f"| {name} | " + " | ".join(f"{m[k]:.2f}" for k, _ in METRICS) + " |"
+    def row(name: str, m: dict[str, float], worst: float | None = None) -> str:
+        tail = "" if worst is None else f"{-worst:+.2f}"
+        return f"| {name} | " + " | ".join(f"{m[k]:.2f}" for k, _ in METRICS) + f" | {tail} |"
 
-    n = next(iter(results.values())).n if results else 0
-    out = [f"Overall ({n} pairs):", "", head, sep] + [row(k, r.overall) for k, r in results.items()]
-    if per_rendering and results:
-        for rend in next(iter(results.values())).per_rendering:
+    out: list[str] = []
+    for st, n in first.set_sizes.items():
+        out += (["", ""] if out else []) + [f"{st} ({n} pairs):", "", head, sep]
+        out += [row(k, r.per_set[st], worst_below(r, first, st)) for k, r in results.items()]
+    if per_rendering:
+        for rend in first.per_rendering:
+            if any(k[0] != RENDERING_SET for k in first.per_pair if k[2] == rend):
+                continue
             out += ["", f"Rendering {rend}:", "", head, sep]
             out += [row(k, r.per_rendering[rend]) for k, r in results.items()]
     return "\n".join(out)

@@ -34,6 +34,7 @@ import math
 import torch
 
 from .. import colour
+from ..colour import bt2446
 
 __all__ = ["RENDERINGS", "render_sdr", "hdr_grade", "gamut_compress", "knee_curve", "bt2446a", "bt2446c"]
 
@@ -102,25 +103,16 @@ def bt2446a(hdr_nits: torch.Tensor, l_hdr: float = 1000.0) -> torch.Tensor:
     return _to_sdr_signal(sdr)
 
 
-# BT.2446-1 Method C, §5.2: tone curve constants and the crosstalk factor
-_C_K1, _C_K3 = 0.83802, 0.74204
-_C_IP = 58.5 / _C_K1  # Y_HDR,ip, cd/m²
-_C_K2 = _C_K1 * (1 - _C_K3) * _C_IP
-_C_K4 = _C_K1 * _C_IP - _C_K2 * math.log(1 - _C_K3)
-
-
 def bt2446c(hdr_nits: torch.Tensor, alpha: float = 0.05) -> torch.Tensor:
     """ITU-R BT.2446-1 Method C, HDR (BT.2020 linear, cd/m²) → SDR signal (BT.709, BT.1886).
 
     Crosstalk matrix with factor ``alpha``, the luminance curve ``Y_SDR = k1·Y`` below
     ``Y_ip = 58.5/k1`` and ``k2·ln(Y/Y_ip − k3) + k4`` above, chromaticity kept (RGB scaled by the
     luminance ratio), inverse crosstalk, 100 cd/m² SDR white, gamut-clipped to BT.709."""
-    a = alpha
-    ct = ((1 - 2 * a, a, a), (a, 1 - 2 * a, a), (a, a, 1 - 2 * a))
+    ct = bt2446.crosstalk(alpha)
     x = colour.rgb_to_rgb(hdr_nits.clamp(min=0), ct)
     y = _lum2020(x).clamp(min=_EPS)
-    y_sdr = torch.where(y < _C_IP, _C_K1 * y, _C_K2 * torch.log((y / _C_IP - _C_K3).clamp(min=_EPS)) + _C_K4)
-    x = x * (y_sdr / y)
+    x = x * (bt2446.method_c_forward_luminance(y) / y)
     inv = tuple(tuple(float(v) for v in row) for row in torch.tensor(ct, dtype=torch.float64).inverse())
     sdr = colour.rgb_to_rgb(x, inv) / 100.0
     return _to_sdr_signal(sdr)

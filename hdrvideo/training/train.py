@@ -42,23 +42,25 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .. import colour
-from ..colour.pu21 import pu21_encode
 from ..media.hdrio import MediaError
 from ..model import ExpandNet, ExpandNetConfig, load_model, save_model, widen_to_recurrent
-from ..pipeline.calibrate import CalibrationConfig, highlight_weight, well_exposed
-from .data import FrameBank, PairBank, load_frames, load_photo_pairs
+from .data import FrameBank, PairBank, load_frames, load_pair_files, load_photo_pairs
 from .degrade import CameraConfig, VirtualCamera
 from .distill import narrowed, teacher_targets
 from .evaluate import evaluate
+from .loss import (  # noqa: F401 - TARGET_SCALE, compute_targets, expansion_loss re-exported
+    LOSS_DOMAINS,
+    TARGET_SCALE,
+    compute_targets,
+    curve_gain,
+    expansion_loss,
+    temporal_loss,
+)
 from .runlog import RunLog, plot_curves  # noqa: F401 - plot_curves re-exported
 from .select import GradedValidation, WeightAverage
 
 __all__ = ["TrainConfig", "train", "TARGET_SCALE", "compute_targets", "expansion_loss"]
 
-TARGET_SCALE = 32.0
-"""Relative light (1 = SDR white) that the network's output 1.0 stands for."""
-LOSS_DOMAINS = ("log", "pu21", "linear")
 
 
 @dataclass
@@ -91,65 +93,11 @@ class TrainConfig:
     ema: float = 0.999  # decay of the weight average that is validated and saved (0: the raw weights)
     val_pairs: list[str] = field(default_factory=list)  # graded validation references (PQ/HLG videos)
     teacher: str | None = None  # distil: match these weights' output (training/distill.py)
+    pair_files: list[str] = field(default_factory=list)  # studio-made pairs (aces.pack_pairs), with the photos
+    curve: tuple[float, float] | None = None  # (ip, c): learn what this curve leaves (CalibrationConfig.curve_*)
 
 
 # -- the pieces of one step ------------------------------------------------------------------
-
-
-FALLBACK_BELOW = 0.80  # largest channel under which a pixel is unclipped, for the exposure fallback (not the gate)
-
-
-def compute_targets(hdr: torch.Tensor, exposure: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
-    """Calibrated targets (B, 3, H, W) in [0, 1] for the SDR ``signal`` made from ``hdr`` (module doc, step 3)."""
-    cfg = CalibrationConfig()
-    rel = hdr * exposure.view(-1, 1, 1, 1)
-    sdr = colour.bt1886_eotf(signal)
-    ok = well_exposed(signal, cfg).flatten(1).float()
-    lr = torch.log(colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
-    ls = torch.log(colour.luminance(sdr, colour.LUMA_BT709).clamp(min=1e-6)).flatten(1)
-    n = ok.sum(1)
-    # samples with too few well-exposed pixels fall back to all pixels below clipping
-    below = (signal.amax(1) < FALLBACK_BELOW).flatten(1).float()
-    use = torch.where((n >= 64)[:, None], ok, below)
-    offset = ((ls - lr) * use).sum(1) / use.sum(1).clamp(min=1)
-    return (rel * torch.exp(offset).view(-1, 1, 1, 1) / TARGET_SCALE).clamp(0, 1)
-
-
-def _domain(x: torch.Tensor, domain: str) -> torch.Tensor:
-    if domain == "log":
-        return torch.log(x + 0.01 / TARGET_SCALE)
-    if domain == "pu21":
-        return pu21_encode(x * TARGET_SCALE * colour.SDR_WHITE_NITS) / 64
-    return x
-
-
-def expansion_loss(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    signal: torch.Tensor,
-    domain: str = "log",
-    boost: float = 4.0,
-    over_weight: float = 0.0,
-) -> torch.Tensor:
-    """L1 in ``domain`` + 5·(1 − cos) over RGB, weighted 1 + boost where the SDR neared clipping,
-    + ``over_weight`` × the excess of prediction over target (same domain and weights) where the
-    target's luminance is not above SDR white. pred, target (B, 3, H, W) in [0, 1] (1 = 32×
-    SDR white); signal (B, 3, H, W) the SDR input."""
-    w = 1 + boost * highlight_weight(signal, CalibrationConfig())
-    diff = _domain(pred, domain) - _domain(target, domain)
-    l1 = (torch.abs(diff) * w).mean()
-    cos = torch.nn.functional.cosine_similarity(pred, target, dim=1, eps=1e-6).unsqueeze(1)
-    loss = l1 + 5 * ((1 - cos) * w).mean()
-    if over_weight:
-        dim = colour.luminance(target, colour.LUMA_BT709) * TARGET_SCALE <= 1.0
-        loss = loss + over_weight * (diff.clamp(min=0) * dim * w).mean()
-    return loss
-
-
-def temporal_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Pairs (B, 2, 3, H, W): the change from frame 0 to 1 of prediction vs target, log domain."""
-    lp, lt = _domain(pred, "log"), _domain(target, "log")
-    return torch.abs((lp[:, 1] - lp[:, 0]) - (lt[:, 1] - lt[:, 0])).mean()
 
 
 # -- logging ----------------------------------------------------------------------------------
@@ -237,8 +185,12 @@ def train(cfg: TrainConfig, log=print) -> dict:
     graded = GradedValidation(cfg.val_pairs, log=quiet_log) if cfg.val_pairs and main else None
     if graded is not None:
         log(f"graded validation: {len(graded.pairs)} pairs from {graded.references} reference frames")
-    photos, _ = load_photo_pairs(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
+    photos = load_photo_pairs(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)[0] \
+        if cfg.data else []  # fmt: skip
+    photos += load_pair_files(cfg.pair_files, cfg.max_side)
     try:
+        if not cfg.data:
+            raise MediaError("no --data, and no --pairs")
         scenes, val = load_frames(cfg.data, max_side=cfg.max_side, val_fraction=cfg.val_fraction, log=quiet_log)
     except MediaError:
         if not photos:
@@ -251,7 +203,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         n_frames = sum(len(f) for f in bank.frames) if bank is not None else 0
         log(
             f"data: {len(scenes)} training scenes ({n_frames} frames), {len(val)} held out, "
-            f"{len(photos)} gain-map photos (real pairs, {photo_prob:.0%} of samples), "
+            f"{len(photos)} real SDR/HDR pairs (gain-map photos, packed studio pairs: {photo_prob:.0%} of samples), "
             f"loaded in {time.perf_counter() - t_load:.1f} s onto {device}"
         )
 
@@ -317,6 +269,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
             break
         gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
         signal, reference = _inputs(bank, pair_bank, camera, photo_prob, cfg, gen, device)
+        if cfg.curve is not None:  # the network learns what the curve under it leaves
+            reference = reference * torch.exp(-curve_gain(signal, cfg.curve))
         ones = torch.ones(len(signal), device=device)
         target = teacher_targets(teacher, signal) if teacher else compute_targets(reference, ones, signal)
         x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
