@@ -51,7 +51,7 @@ class _Main(click.Group):
         if name not in ("train", "eval") and _compiles(rest):
             # The compiled colour stage shares the cores with the decoder's and x265's threads:
             # OpenMP threads that spin while they wait take the cycles x265 needs (x265 ran at
-            # half speed beside them; README, Speed). The eager path's many short parallel
+            # half speed beside them; docs/speed.md). The eager path's many short parallel
             # regions are faster with spinning. Set before torch loads; the user's value wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         return name, cmd, rest

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements of the README's speed section, in one run on a CUDA machine.
+# The GPU measurements of docs/speed.md, in one run on a CUDA machine.
 #
 #   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
 #

@@ -1,6 +1,6 @@
 """The package's layout: imports run one way (commands → pipeline → model/colour → media), no
 circles, modules of a readable size, shared options declared once, a thin command line, and a
-README layout section that names every module."""
+docs layout page that names every module, and a README that is a front door."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "hdrvideo"
 README = PKG.parent / "README.md"
+LAYOUT = PKG.parent / "docs" / "layout.md"
 
 # a module may import modules of its own layer or of lower layers only
 LAYERS = {
@@ -152,13 +153,20 @@ def test_conversion_commands_take_the_shared_options(command):
         assert opt in text, f"{command} lacks {opt}"
 
 
-def test_readme_layout_section_names_every_module():
-    text = README.read_text()
-    assert "## How the code is laid out" in text
-    section = text.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+def test_docs_layout_page_names_every_module():
+    section = LAYOUT.read_text()
+    assert section.startswith("# How the code is laid out")
     missing = [str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
                if p.name != "__init__.py" and p.name not in section]  # fmt: skip
-    assert not missing, f"the README's layout section does not mention {missing}"
+    assert not missing, f"docs/layout.md does not mention {missing}"
+    assert "docs/layout.md" in README.read_text()  # the front door points to it
+
+
+def test_readme_is_a_front_door():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250 and "docs/images/" in text
+    for cmd in ("convert", "stream", "batch", "train", "eval"):
+        assert f"hdrvideo {cmd} " in text, f"the README has no example of {cmd}"
 
 
 def test_every_subpackage_has_a_docstring():

@@ -4,7 +4,7 @@ The light is encoded as the video path encodes it (SMPTE ST 2084, or BT.2100 HLG
 peak), as full-range 10-bit R'G'B', which libavif (through imagecodecs) turns into 4:4:4 Y'CbCr
 BT.2020 NCL with its colour information (nclx: primaries 9, transfer 16 or 18, matrix 9) and
 encodes with AOM. imagecodecs does not expose libavif's content light level (``clli``) or
-mastering display (``mdcv``) boxes, so these are not written (the README says so).
+mastering display (``mdcv``) boxes, so these are not written (docs/convert.md says so).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def tables_for(device: torch.device) -> Tables | None:
     scripts/bench_colour.py --candidates``), with codes closer to a float64 computation. (The soft
     shoulder's exp and division looked up the same way cost as much as computed, and are not.)
     On a GPU the powers are cheap beside the upload and download, and the measured path
-    (exp·log, README "On a GPU") is kept."""
+    (exp·log, docs/speed.md "On a GPU") is kept."""
     if device.type != "cpu":
         return None
     return Tables(T.bt1886_table(device), T.pq_table(device), T.pq_eotf_table(device))

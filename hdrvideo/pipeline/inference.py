@@ -17,7 +17,7 @@ stores). :class:`InferenceNet` computes the same network with two rewrites:
    indexed by the activation's bits: a gather instead of an ``exp`` per value. Identical
    results (tested for every bit pattern).
 
-``hdrvideo bench --network --variants compile,inference`` times both (README "Speed": 31.7–33.5
+``hdrvideo bench --network --variants compile,inference`` times both (docs/speed.md: 31.7–33.5
 against 35.2–36.2 ms per 480×270 frame). On a GPU the processor keeps the model as it is (the
 form was not measured there).
 

@@ -242,7 +242,7 @@ class FrameProcessor:
         self._net = Compiled(self._net_form(model), self.device, self._note) if compile and model is not None else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
         # small passes over 480×270 cost more than the per-pixel stage of a 720p frame (see _fit)
-        # (on a CPU only: on a GPU these passes are launches, measured eager; README "On a GPU")
+        # (on a CPU only: on a GPU these passes are launches, measured eager; docs/speed.md "On a GPU")
         calibrating = compile and model is not None and self.device.type == "cpu"
         self._fit_c = Compiled(fit_params, self.device, self._note) if calibrating else None
         self._gain_c = Compiled(raw_log_gain, self.device, self._note) if calibrating else None
@@ -628,7 +628,7 @@ class FrameProcessor:
 
         Every step is per pixel (4:2:0 pairs rows inside a band of even height), so bands give the
         same codes as the whole frame; on a CPU they keep the dozen intermediates of this memory-
-        bound chain in cache instead of streaming each through DRAM (see README, Speed).
+        bound chain in cache instead of streaming each through DRAM (see docs/speed.md).
         → y (B, H, W), uv (B, 2, H/2, W/2) float codes, the HDR signal if kept, (B, 2) light levels.
         """
         b, _, h, w = sdr_linear.shape

@@ -69,8 +69,8 @@ def pick_device(device: str | None) -> str:
 
 def network_dtype(precision: str, device: str) -> torch.dtype:
     """``--precision`` → the network's dtype. auto: float16 on a GPU; on a CPU bfloat16 where the CPU
-    computes it natively (AVX512-BF16 or AMX: 1.4× faster for the same PU21 to 0.003 dB, see the
-    README), else float32. Colour math is float32 whatever this says."""
+    computes it natively (AVX512-BF16 or AMX: 1.4× faster for the same PU21 to 0.003 dB, see
+    docs/speed.md), else float32. Colour math is float32 whatever this says."""
     import torch
 
     from .memory import cpu_has_native_bf16

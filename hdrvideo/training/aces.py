@@ -5,7 +5,7 @@ light once, and the SDR and HDR deliverables come out of the display's output tr
 (ACES 2.0, Academy 2024). Both keep highlights rolled off rather than clipped, with coloured light
 coloured, so an expansion judged on these pairs is judged on what a real SDR grade lost, not on
 what a formula rendering clipped (``eval --pairs`` once rewarded a near-white light gate that
-real grades punish: the README's graded-pair section).
+real grades punish: docs/train-and-evaluate.md).
 
 The transforms come from OpenColorIO's built-in studio config (``studio-config-latest``,
 nothing downloaded): the scene (linear BT.709 primaries, as :func:`~hdrvideo.media.hdrio.read_hdr_image`

@@ -3,7 +3,7 @@
 Why. On a CPU the network sets the pace of fast mode, and a 3×3 convolution's speed there
 depends on its channel count more than its multiply-adds suggest: on the 2-core CPU (bf16,
 480×270) layers of 16 channels run at the CPU's peak while the shipped model's 24-channel ones
-reach 74% of it, and a 16-wide ExpandNet takes 0.46× the shipped model's time (README, Speed).
+reach 74% of it, and a 16-wide ExpandNet takes 0.46× the shipped model's time (docs/speed.md).
 
 How. The student starts from the teacher itself: every convolution keeps the output channels
 that carry most weight (L1 norm of each output filter), and its inputs follow the previous
