@@ -279,6 +279,40 @@ def test_truncated_input_converts_what_decodes_and_fails(tmp_path, tiny_weights)
     assert 0 < n < 48
 
 
+def _edit_list_clip(path: Path, frames: int = 20, hidden: int = 5) -> Path:
+    """An MP4 whose edit list hides its first ``hidden`` frames (pre-roll), as phones and editors
+    write them: the sample table holds ``frames``, playback shows ``frames - hidden``."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.options = {"g": "10", "bf": "0"}
+        packets = []
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")
+            f.pts = i
+            packets += list(s.encode(f))
+        packets += list(s.encode(None))
+        for p in packets:  # the first `hidden` frames before time 0: the muxer writes an edit list
+            d = int(round(hidden / 25 / p.time_base))
+            p.pts -= d
+            p.dts -= d
+            out.mux(p)
+    return path
+
+
+def test_an_edit_list_is_not_damage(tmp_path, tiny_weights):
+    """Issue 27: a valid MP4 whose edit list hides pre-roll frames converts the frames it presents
+    and exits 0 (it was "5 frame(s) could not be decoded", exit 2); a truncated file still exits 2
+    (the test above)."""
+    src = _edit_list_clip(tmp_path / "edit.mp4")
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames == 20  # the samples, hidden ones included
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights)
+    assert code == 0, text
+    assert "could not be decoded" not in text and "15 frames" in text
+    assert len(video_frames(tmp_path / "o.mkv")[0]) == 15
+
+
 def test_already_hdr_is_refused(tmp_path, tiny_weights):
     src = shared_path("data/fixtures/hlg_hevc_1280x720_4f.mov")
     code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q")

@@ -274,10 +274,11 @@ def _run(
     os.replace(tmp, out)
     cll, fall = writer.content_light_level() if settings.transfer == "pq" else (0, 0)
     expected = info.frames
-    if expected:
+    if expected and info.frames_exact:
         lost = max(state["lost"], expected - state["written"])
-    else:  # no frame count in the header (Matroska): estimate it from duration × rate, ±1 frame + 1%
-        expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
+    else:  # no exact count (Matroska; an edit list): estimate it from duration × rate, ±1 frame + 1%
+        if not expected:
+            expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
         short = expected - state["written"]
         lost = max(state["lost"], short if short > 1 + 0.01 * expected else 0)
     if info.width % 2 or info.height % 2:

@@ -38,7 +38,7 @@ class VideoInfo:
     height: int
     time_base: Fraction
     rate: Fraction | None
-    frames: int  # from the container header; 0 where unknown
+    frames: int  # as the container presents them (header; an edit list's estimate); 0 where unknown
     duration_s: float | None
     matrix: str  # bt601 | bt709 | bt2020 (as read, or guessed)
     matrix_guessed: bool
@@ -47,6 +47,9 @@ class VideoInfo:
     bit_depth: int
     codec: str = ""
     other_streams: list[str] = field(default_factory=list)
+    frames_exact: bool = True
+    """False where ``frames`` is an estimate (duration × rate): an edit list hides some of the
+    stream's samples (pre-roll, trimmed ends), so its sample count is not what plays."""
 
     @property
     def is_hdr(self) -> bool:
@@ -83,6 +86,18 @@ def short_error(e: BaseException) -> str:
     return msg.strip().splitlines()[0] if msg else type(e).__name__
 
 
+def presented_frames(samples: int, duration_s: float | None, rate: Fraction | None) -> tuple[int, bool]:
+    """How many frames a stream presents: (count, exact). Its sample count where the presented
+    duration agrees with it (within a frame and 1%); where it is clearly shorter, an edit list
+    (MP4/MOV: phone cameras and editors write them) hides samples such as a GOP's pre-roll, and
+    the decoder returns only what it presents: then duration × rate, not exact."""
+    if samples and duration_s and rate:
+        shown = round(duration_s * float(rate))
+        if shown < samples - (1 + 0.01 * samples):
+            return shown, False
+    return samples, True
+
+
 def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
     """Describe the first video stream of an open container."""
     if not container.streams.video:
@@ -106,13 +121,15 @@ def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
         float(s.duration * s.time_base) if s.duration else (container.duration / 1e6 if container.duration else None)
     )
     others = [f"{t.type}:{t.codec_context.name if t.codec_context else '?'}" for t in container.streams if t is not s]
+    frames, exact = presented_frames(int(s.frames or 0), duration, s.guessed_rate or s.average_rate)
     return VideoInfo(
         path=path,
         width=cc.width,
         height=cc.height,
         time_base=s.time_base or Fraction(1, 90000),
         rate=s.average_rate or s.guessed_rate,
-        frames=int(s.frames or 0),
+        frames=frames,
+        frames_exact=exact,
         duration_s=duration,
         matrix=matrix,
         matrix_guessed=guessed,
