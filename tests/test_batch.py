@@ -88,6 +88,20 @@ def test_inputs_from_files_folders_and_manifests(tmp_path, clips):
         plan_jobs(collect_inputs([str(clips / "a.mp4"), str(tmp_path / "x" / "a.mp4")]), tmp_path / "out")
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_an_input(tmp_path):
+    """Issue 27: `batch DIR -o DIR/hdr` run twice took its own outputs as inputs ("already HDR",
+    exit 1) and made DIR/hdr/hdr/."""
+    d = tmp_path / "catalogue"
+    for sub in ("hdr", "sub"):
+        (d / sub).mkdir(parents=True)
+    make_clip(d / "a.mp4", 64, 36, frames=2, audio=False)
+    make_clip(d / "hdr" / "a.mkv", 64, 36, frames=2, audio=False)  # last run's output
+    make_clip(d / "sub" / "b.mp4", 64, 36, frames=2, audio=False)
+    found = [p.relative_to(d).as_posix() for p, _ in collect_inputs([d], skip=d / "hdr")]
+    assert found == ["a.mp4", "sub/b.mp4"]
+    assert len(collect_inputs([d])) == 3  # without skip, everything a folder holds
+
+
 def test_local_batch_damaged_input_and_idempotent_rerun(tmp_path, clips, weights):
     out = tmp_path / "out"
     args = ["batch", str(clips), "-o", str(out), "--weights", str(weights), "--device", "cpu", "--quality", "fast",

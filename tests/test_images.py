@@ -44,6 +44,19 @@ def test_folder_of_photos(tmp_path, tiny_weights):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.exr", "p1.exr"]
 
 
+def test_folder_with_two_inputs_of_one_stem_writes_both(tmp_path, tiny_weights):
+    """Issue 27: still.png and still.jpg both became still.exr, one overwriting the other."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "still.png"), sdr_frame(0, 64, 48))
+    cv2.imwrite(str(folder / "still.jpg"), sdr_frame(5, 64, 48))
+    cv2.imwrite(str(folder / "other.png"), sdr_frame(9, 64, 48))
+    r = CliRunner().invoke(main, ["convert", str(folder), str(tmp_path / "out"), "--weights", str(tiny_weights)])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["other.exr", "still.jpg.exr", "still.png.exr"] and "3 HDR image" in r.output
+
+
 def test_empty_folder_and_bad_image(tmp_path, tiny_weights):
     (tmp_path / "empty").mkdir()
     r = CliRunner().invoke(

@@ -313,7 +313,7 @@ def run_batch(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError(f"--out is a file, not a folder: {out_dir}")
-    collected = collect_inputs(inputs)
+    collected = collect_inputs(inputs, skip=out_dir)
     if not collected:
         raise BatchError("no input video found")
     jobs = plan_jobs(collected, out_dir, suffix)

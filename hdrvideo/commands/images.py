@@ -108,14 +108,16 @@ def convert_images(
     inp: Path, out: Path, processor: FrameProcessor, overwrite: bool = False, force: bool = False
 ) -> list[Path]:
     """One image to one HDR file (.exr, .hdr, Ultra HDR .jpg or .avif), or a folder of images
-    to a folder of .exr files. A gain-map JPEG is already HDR: refused unless ``force`` (its
+    to a folder of .exr files (named by stem; ``NAME.EXT.exr`` where two inputs share a stem). A gain-map JPEG is already HDR: refused unless ``force`` (its
     SDR base is then what is expanded)."""
     if inp.is_dir():
         sources = sorted(p for p in inp.iterdir() if p.suffix.lower() in IMAGE_INPUTS)
         if not sources:
             raise ImageError(f"no images ({', '.join(sorted(IMAGE_INPUTS))}) in folder {inp}")
         out.mkdir(parents=True, exist_ok=True)
-        pairs = [(p, out / f"{p.stem}.exr") for p in sources]
+        # still.png and still.jpg would both be still.exr: those keep their extension (still.png.exr)
+        stems = [p.stem.lower() for p in sources]
+        pairs = [(p, out / (f"{p.stem}.exr" if stems.count(p.stem.lower()) == 1 else f"{p.name}.exr")) for p in sources]
     else:
         if out.suffix.lower() not in HDR_OUTPUTS:
             raise ImageError(f"an image converts to .exr, .hdr, .jpg (Ultra HDR) or .avif, not {out.suffix or '(none)'!r}")

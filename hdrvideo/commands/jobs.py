@@ -117,10 +117,15 @@ def _read_manifest(path: Path) -> list[Path]:
     return out
 
 
-def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
+def collect_inputs(
+    inputs: Iterable[str | Path], skip: Path | None = None
+) -> list[tuple[Path, Path | None]]:
     """Files, folders (searched recursively for video files) and manifests (one path per line,
     ``#`` comments, relative to the manifest) → [(input, folder it was found under or None)],
-    in order, without repeats. A path that does not exist is kept: it fails as that file's error."""
+    in order, without repeats. A path that does not exist is kept: it fails as that file's error.
+    ``skip``: a folder whose files a folder search never takes (the batch's own output folder,
+    when it lies inside an input folder: a second run must not convert its own outputs)."""
+    skip_key = skip.resolve() if skip is not None else None
     seen: set[Path] = set()
     out: list[tuple[Path, Path | None]] = []
 
@@ -135,6 +140,8 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path | None
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES and not f.name.startswith("."):
+                    if skip_key is not None and f.resolve().is_relative_to(skip_key):
+                        continue
                     add(f, p)
         elif p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file():
             for f in _read_manifest(p):
