@@ -912,3 +912,27 @@ def test_text_subtitles_are_carried_into_mp4_as_mov_text(tmp_path, suffix):
     r = convert_video(src, tmp_path / "o.mkv", FrameProcessor(None), EncoderSettings(preset="ultrafast"), overwrite=True)
     with av.open(str(tmp_path / "o.mkv")) as c:
         assert [s.codec_context.name for s in c.streams.subtitles] in (["subrip"], ["srt"])
+
+
+def test_misleading_outputs_and_options_get_a_clear_line(tmp_path, tiny_weights):
+    """Issue 27, finding 11: an output that is a folder, an output folder that is a file, an
+    unknown extension (the list names every container), --preview-frame past the end, and `info`
+    of a file with no duration."""
+    src = make_clip(tmp_path / "in.mp4", 64, 36, frames=6, audio=False)
+    (tmp_path / "folder").mkdir()
+    code, text = run_cli("convert", src, tmp_path / "folder", "--weights", tiny_weights, "-q")
+    assert code != 0 and "output is a folder" in text and "Traceback" not in text
+    (tmp_path / "afile").write_text("x")
+    code, text = run_cli("convert", src, tmp_path / "afile" / "o.mkv", "--weights", tiny_weights, "-q")
+    assert code != 0 and "is a file, not a folder" in text
+    code, text = run_cli("convert", src, tmp_path / "o.webm", "--weights", tiny_weights, "-q")
+    assert code != 0 and ".ts" in text and ".mkv" in text
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights, "-q",
+                         "--preview", tmp_path / "p.png", "--preview-frame", "999")  # fmt: skip
+    assert code != 0 and "has 6 frames" in text and not (tmp_path / "o.mkv").exists()
+    import cv2
+
+    ok, png = cv2.imencode(".png", np.zeros((16, 16, 3), np.uint8))
+    (tmp_path / "still.mp4").write_bytes(png.tobytes())  # a PNG named .mp4
+    code, text = run_cli("info", tmp_path / "still.mp4")
+    assert "None s" not in text and "Traceback" not in text

@@ -55,15 +55,18 @@ def temporary_path(output: Path) -> Path:
 
 
 def _check_output(inp: Path, out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise ConvertError(f"output is a folder: {out} (name the file, e.g. {out / (inp.stem + '_hdr.mkv')})")
     if out.suffix.lower() not in CONTAINERS:
-        raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use .mkv, .mp4 or .mov")
+        raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use {', '.join(CONTAINERS)}")
     if out.resolve() == inp.resolve():
         raise ConvertError("output would overwrite the input; choose another name")
     if out.exists() and not overwrite:
         raise ConvertError(f"output exists: {out} (use -y to overwrite)")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
-        raise ConvertError(f"output folder does not exist: {folder}")
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise ConvertError(f"output folder {problem}: {folder}")
     if not os.access(folder, os.W_OK):
         raise ConvertError(f"output folder is not writable: {folder}")
 

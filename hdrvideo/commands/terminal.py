@@ -67,9 +67,11 @@ def convert(
                 click.echo(f"wrote preview {preview}", err=True)
         return
     try:  # bad input or output: one line at once, before torch and the model are loaded
-        check_job(input, output, overwrite, settings.force)
+        info = check_job(input, output, overwrite, settings.force)
     except (ConvertError, InputError) as e:
         raise UserError(str(e)) from None
+    if preview_frame is not None and info.frames and info.frames_exact and preview_frame >= info.frames:
+        raise UserError(f"--preview-frame {preview_frame}: {input.name} has {info.frames} frames (0 to {info.frames - 1})")
 
     from .convert import convert_video
 

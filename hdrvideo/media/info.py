@@ -129,7 +129,8 @@ def describe(path: str | Path) -> dict:
 
 def format_description(d: dict) -> str:
     """The description as readable lines."""
-    lines = [f"{d['file']}: {d['container']}, {d['duration_s']} s, {d['size_bytes'] / 1e6:.2f} MB, {d['hdr']}"]
+    duration = "duration unknown" if d["duration_s"] is None else f"{d['duration_s']} s"
+    lines = [f"{d['file']}: {d['container']}, {duration}, {d['size_bytes'] / 1e6:.2f} MB, {d['hdr']}"]
     for s in d["streams"]:
         if s["type"] == "video":
             lines.append(
