@@ -936,3 +936,26 @@ def test_misleading_outputs_and_options_get_a_clear_line(tmp_path, tiny_weights)
     (tmp_path / "still.mp4").write_bytes(png.tobytes())  # a PNG named .mp4
     code, text = run_cli("info", tmp_path / "still.mp4")
     assert "None s" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4", "mov"])
+def test_anamorphic_video_keeps_its_pixel_aspect(tmp_path, tiny_weights, ext):
+    """Issue 27, finding 3: 720×576-style video with pixel aspect 16:15 came out with square
+    pixels (a 4:3 picture shown at 5:4). The SAR goes into the bitstream and the container."""
+    src = tmp_path / "sar.mp4"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 72, 48, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(16, 15)
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.full((48, 72, 3), 60 * i, np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    code, text = run_cli("convert", src, tmp_path / f"o.{ext}", "--weights", tiny_weights, "-q")
+    assert code == 0, text
+    with av.open(str(tmp_path / f"o.{ext}")) as c:
+        v = c.streams.video[0]
+        assert v.sample_aspect_ratio == Fraction(16, 15) and v.codec_context.sample_aspect_ratio == Fraction(16, 15)

@@ -137,9 +137,11 @@ def _run(
     meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
     if settings.encoder == "ffmpeg":
         settings.validate(fmt)
-        writer = FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path)
+        writer = FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path,
+                              sample_aspect=info.sample_aspect)  # fmt: skip
     else:
-        writer = HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta)
+        writer = HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta,
+                           sample_aspect=info.sample_aspect)  # fmt: skip
     copied, dropped, copy_streams, transcoded = [], [], [], []
     notes: list[str] = []
     for s in container.streams:

@@ -47,6 +47,8 @@ class VideoInfo:
     bit_depth: int
     codec: str = ""
     other_streams: list[str] = field(default_factory=list)
+    sample_aspect: Fraction | None = None
+    """The pixels' aspect ratio (SAR) where it is not square (anamorphic PAL/NTSC DVD: 16:15, 64:45 …)."""
     frames_exact: bool = True
     """False where ``frames`` is an estimate (duration × rate): an edit list hides some of the
     stream's samples (pre-roll, trimmed ends), so its sample count is not what plays."""
@@ -98,6 +100,14 @@ def presented_frames(samples: int, duration_s: float | None, rate: Fraction | No
     return samples, True
 
 
+def _sample_aspect(s) -> Fraction | None:
+    """The stream's SAR (the container's, else the codec's), None where square or unknown."""
+    for sar in (getattr(s, "sample_aspect_ratio", None), s.codec_context.sample_aspect_ratio):
+        if sar and sar.numerator > 0 and sar != 1:
+            return Fraction(sar.numerator, sar.denominator)
+    return None
+
+
 def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
     """Describe the first video stream of an open container."""
     if not container.streams.video:
@@ -130,6 +140,7 @@ def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
         rate=s.average_rate or s.guessed_rate,
         frames=frames,
         frames_exact=exact,
+        sample_aspect=_sample_aspect(s),
         duration_s=duration,
         matrix=matrix,
         matrix_guessed=guessed,

@@ -171,6 +171,7 @@ class HDRWriter:
         container_format: str | None = None,
         metadata: dict[str, str] | None = None,
         container_options: dict[str, str] | None = None,
+        sample_aspect: Fraction | None = None,
     ) -> None:
         self.path = Path(path)
         fmt = container_format or CONTAINERS.get(self.path.suffix.lower())
@@ -210,6 +211,9 @@ class HDRWriter:
             cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec == "hevc" and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
+        if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
+            cc.sample_aspect_ratio = sample_aspect
+            stream.sample_aspect_ratio = sample_aspect
         self.stream = stream
         self.rotation = 0  # display rotation (degrees), applied when the first frame is written
         self._started = False

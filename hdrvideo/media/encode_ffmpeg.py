@@ -55,6 +55,7 @@ class FFmpegWriter:
         container_format: str,
         metadata: dict[str, str] | None = None,
         source: str | Path | None = None,
+        sample_aspect: Fraction | None = None,
     ) -> None:
         import ffmpeg
 
@@ -68,6 +69,7 @@ class FFmpegWriter:
             raise EncodeError(f"the ffmpeg at {exe} has no {encoder} encoder")
         self.path, self.settings = Path(path), settings
         self.width, self.height = width, height
+        self._sample_aspect = sample_aspect
         self.rate = rate or Fraction(25)
         self.step = 1 / (self.rate * time_base)  # pts per frame in the input time base
         self._rotation = 0
@@ -145,6 +147,9 @@ class FFmpegWriter:
             src = ffmpeg.input(str(self._source))
             streams += [src[str(i)] for i in self._copies]
         opts = dict(self._out_opts)
+        if self._sample_aspect is not None:  # anamorphic: the same pixel shape, as a display aspect
+            dar = self._sample_aspect * Fraction(self.width, self.height)
+            opts["aspect"] = f"{dar.numerator}:{dar.denominator}"
         if self._copies:
             opts.update({"acodec": "copy", "scodec": "copy"})
         out = ffmpeg.output(*streams, str(self.path), **opts)
