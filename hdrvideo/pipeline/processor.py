@@ -12,14 +12,12 @@ Stages, all batched tensor code on the model's device (data flows one way):
       → Y'CbCr BT.2020 NCL, 4:2:0 left-sited, 10-bit limited-range codes
     only the 10-bit planes (and small per-frame statistics) travel back to the host.
 
-``convert``, ``stream``, ``bench`` and ``eval`` all go through :class:`FrameProcessor`.
+``convert``, ``stream``, ``bench`` and ``eval`` all go through :class:`FrameProcessor`: it orchestrates frames in
+and out (:mod:`.frames`), the network's gain (:mod:`.network_gain`), one of the colour paths (:mod:`.colour_paths`:
+eager bands, or the compiled path chosen once per device) and the out-of-memory steps.
 """
 
 from __future__ import annotations
-
-import contextlib
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -28,16 +26,16 @@ import torch.nn.functional as F
 from .. import colour
 from ..colour import bt2446
 from ..model import ExpandNet, expansion_settings, gain_scale
-from . import colour_stage, inference, quads
-from .calibrate import DEFAULT_PARAMS, CalibrationConfig, fit_params, pixel_log_gain, raw_log_gain
+from . import colour_stage
+from .calibrate import CalibrationConfig, fit_params, raw_log_gain
+from .colour_paths import BAND_PIXELS, FusedPath, encode_bands  # noqa: F401 - BAND_PIXELS re-exported
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
+from .frames import HDRBatch, HostTransfer, sdr_to_tensor, to_signal  # noqa: F401 - HDRBatch, sdr_to_tensor re-exported
 from .memory import keep_freed_memory
+from .network_gain import NetworkGain, TemporalHook
 
 __all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
-
-BAND_PIXELS = 1 << 16
-"""Pixels per band of the colour stage on a CPU (64 K: 768 KiB per float32 RGB intermediate)."""
 
 CPU_TILE = 512
 """Tile side (pixels) of the network's full-resolution branches on a CPU (exact: issue 2)."""
@@ -77,81 +75,7 @@ QUALITY_LONG_SIDE: dict[str, int | None] = {"fast": 480, "balanced": 960, "full"
 """``--quality`` → the long side the network runs at (None: full resolution)."""
 
 
-class TemporalHook(Protocol):
-    """What temporal processing plugs into (issue 4): both calls see frames in display order."""
-
-    def smooth_params(self, sdr_signal: torch.Tensor, params: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-        """(B, 2) fitted parameters → (B, 2) smoothed parameters."""
-        ...
-
-    def filter_gain(self, sdr_signal: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) raw log gain (before the highlight weight) → (B, 1, H, W) filtered."""
-        ...
-
-
-@dataclass
-class HDRBatch:
-    """The processor's output for B frames.
-
-    y: (B, H, W) uint16 luma codes; uv: (B, 2, H/2, W/2) uint16 Cb, Cr codes (10-bit, limited).
-    max_cll, max_fall: (B,) per-frame max and mean of max(R, G, B), cd/m² (PQ: of the planes as
-    decoded back; HLG: before quantisation).
-    params: (B, 2) calibration (a, b) actually used. signal: (B, 3, H, W) PQ/HLG BT.2020 R'G'B'
-    in [0, 1] on the processor's device, kept only when asked for.
-    """
-
-    y: np.ndarray
-    uv: np.ndarray
-    max_cll: np.ndarray
-    max_fall: np.ndarray
-    params: np.ndarray
-    signal: torch.Tensor | None = field(default=None, repr=False)
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    @staticmethod
-    def concat(parts: list[HDRBatch]) -> HDRBatch:
-        """The batches one after another, as one."""
-        signals = [p.signal for p in parts]
-        return HDRBatch(
-            y=np.concatenate([p.y for p in parts]),
-            uv=np.concatenate([p.uv for p in parts]),
-            max_cll=np.concatenate([p.max_cll for p in parts]),
-            max_fall=np.concatenate([p.max_fall for p in parts]),
-            params=np.concatenate([p.params for p in parts]),
-            signal=torch.cat(signals) if all(x is not None for x in signals) else None,
-        )
-
-
-def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
-    """(B, H, W, 3) uint8 / uint16 / float RGB → (B, 3, H, W) float32 signal in [0, 1] on device."""
-    return _to_signal(_frames_tensor(frames).to(device, non_blocking=True))
-
-
-def _frames_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Frames as a (B, H, W, 3) tensor (a single (H, W, 3) frame gets B = 1), sharing memory."""
-    t = torch.as_tensor(frames)
-    if t.ndim == 3:
-        t = t.unsqueeze(0)
-    if t.ndim != 4 or t.shape[-1] != 3:
-        raise ValueError(f"expected frames of shape (B, H, W, 3), got {tuple(t.shape)}")
-    return t
-
-
-def _to_signal(t: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) integer or float RGB on its device → (B, 3, H, W) float32 [0, 1], contiguous.
-    The layout changes while the data is still 1 or 2 bytes a value (cheaper than in float)."""
-    if t.dtype == torch.uint8:
-        scale = 255.0
-    elif t.dtype in (torch.uint16, torch.int32):
-        scale = 65535.0
-    else:
-        return t.permute(0, 3, 1, 2).to(torch.float32).contiguous()
-    return t.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(scale)
-
-
-class FrameProcessor:
+class FrameProcessor(NetworkGain):
     """SDR frames → HDR frames (PQ or HLG, BT.2020, 10-bit Y'CbCr 4:2:0 planes).
 
     model: an ExpandNet (its device and dtype are used), or None for the SDR-in-HDR mapping of
@@ -227,17 +151,9 @@ class FrameProcessor:
         self.notes: list[str] = []  # what the processor had to change on the way (out of memory …)
         if compile and self.device.type == "cpu" and hasattr(temporal, "use_compiler"):
             temporal.use_compiler(self.device, self._note)
-        # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process)
+        # the fused colour stage serves PQ from BT.1886 8-bit frames (see _process), chosen once:
         # on a CPU with tables, over 2×2 quads (quads.py); on a GPU per pixel, its powers computed
-        self._tables = colour_stage.tables_for(self.device) if compile else None
-        on_quads = self._tables is not None
-        fused = (quads.light, quads.subsample, quads.limit) if on_quads else \
-            (colour_stage.fused_light, colour_stage.subsample, colour_stage.fused_limit)  # fmt: skip
-        self._fused_light, self._subsample, self._fused_limit = (
-            Compiled(fn, self.device, self._note) if compile else None for fn in fused
-        )
-        self._quad_planes = Compiled(quads.planes, self.device, self._note) if on_quads else None
-        self._widen = Compiled(quads.widen, self.device, self._note) if on_quads else None
+        self._fused = FusedPath(self.device, self._note) if compile else None
         self._net_input = Compiled(colour_stage.network_input, self.device, self._note) if compile else None
         self._net = Compiled(self._net_form(model), self.device, self._note) if compile and model is not None else None
         # the calibration at the network's resolution, compiled frame by frame: eager, its dozen
@@ -251,16 +167,8 @@ class FrameProcessor:
         self.net_every = 1  # run the network on every k-th frame and carry its output between (stream)
         self._net_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (frames since, net, params)
         self._rnn_state: torch.Tensor | None = None  # the recurrent network's state (recurrent weights only)
-        self._pinned: torch.Tensor | None = None
+        self._host = HostTransfer(self.device)
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
-
-    def _net_form(self, model: torch.nn.Module) -> torch.nn.Module:
-        """What the compiled path runs: on a CPU the network's :mod:`~hdrvideo.pipeline.inference`
-        form (the same function in fewer memory passes), else the model itself (the GPU's
-        figures were measured with it)."""
-        if self.device.type == "cpu" and inference.supports(model):
-            return inference.InferenceNet(model).eval()
-        return model
 
     @property
     def stage(self) -> colour_stage.StageConstants:
@@ -282,133 +190,6 @@ class FrameProcessor:
             codes = torch.arange(256, dtype=torch.float32, device=self.device) / 255
             self._lut = self.decode_sdr(codes.view(1, 1, 1, -1).expand(1, 3, 1, 256))[0, 0, 0].contiguous()
         return self._lut
-
-    def _net_input_size(self, h: int, w: int) -> tuple[int, int] | None:
-        if self.net_long_side is None or max(h, w) <= self.net_long_side:
-            return None
-        s = self.net_long_side / max(h, w)
-        return max(1, round(h * s)), max(1, round(w * s))
-
-    @torch.no_grad()
-    def expand(self, signal: torch.Tensor) -> torch.Tensor:
-        """ExpandNet on the signal (B, 3, h, w) → relative linear HDR (B, 3, h, w), float32."""
-        assert self.model is not None
-        # channels-last: the layout oneDNN and cuDNN convolutions run fastest in (on the 2-core
-        # CPU, 62 → 49 ms per 480×270 frame for the shipped model; the same numbers exactly)
-        x = signal.to(self.model_dtype).contiguous(memory_format=torch.channels_last)
-        if getattr(self.model, "recurrent", False):  # frame by frame in display order, its state carried (reset: a new clip)
-            out = []
-            for i in range(x.shape[0]):
-                y, self._rnn_state = self.model(x[i : i + 1], tile=self.tile, state=self._rnn_state, return_state=True)
-                out.append(y.float())
-            return torch.cat(out)
-        if self._net is not None and (self.tile is None or max(x.shape[-2:]) <= self.tile):
-            # one tile (the graph has no Python loop to trace), frame by frame (one static shape)
-            return torch.cat([self._net(x[i : i + 1]).float() for i in range(x.shape[0])])
-        return self.model(x, tile=self.tile).float()
-
-    @torch.no_grad()
-    def log_gain(self, signal: torch.Tensor, sdr_linear: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fit the calibration and compute the per-pixel expansion: → log gain (B, 1, H, W), params (B, 2)."""
-        b, _, h, w = signal.shape
-        if self.model is None:  # BT.2408 alone, or the curve alone
-            curve = pixel_log_gain(None, sdr_linear.unbind(1), None, self.cfg)
-            gain = signal.new_zeros(b, 1, h, w) if curve is None else curve.unsqueeze(1)
-            return gain, signal.new_tensor([0.0, 1.0]).expand(b, 2)
-        small = self._net_input_size(h, w)
-        if small is None:
-            raw, params = self._filtered_gain(signal, sdr_linear)
-        else:
-            net_in = F.interpolate(signal, size=small, mode="area")
-            raw, params = self._filtered_gain(net_in, self.decode_sdr(net_in))
-            # the raw gain is smooth where it matters (inside clipped areas): carry it up
-            # bilinearly; the edges come from the full-resolution SDR through the weight
-            raw = F.interpolate(raw, size=(h, w), mode="bilinear", align_corners=False)
-        # the weight of *this* frame decides where light is added: filtering can never leave a trail
-        gain = pixel_log_gain(signal.unbind(1), sdr_linear.unbind(1), raw[:, 0], self.cfg).unsqueeze(1)
-        return gain, params
-
-    def _filtered_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_raw_gain` × the strength, and the temporal filter, both at the network's
-        resolution (B, 1, h, w): in fast mode the filter's motion test then sees a frame already
-        averaged down (4× at 1080p), which sensor and compression noise do not move, at 1/16 of
-        the cost."""
-        raw, params = self._raw_gain(net_in, lin_in)
-        with self._small_work():
-            raw = raw * self.cfg.strength
-            if self.temporal is not None:
-                raw = self.temporal.filter_gain(net_in, raw)
-        return raw, params
-
-    @contextlib.contextmanager
-    def _small_work(self):
-        """One thread on a CPU for the many small passes at the network's resolution (calibration,
-        temporal filter): with OpenMP waiting passively (beside x265, see ``cli``), waking the
-        other thread for each pass of a 480×270 frame cost more than the pass. Measured at 720p in
-        ``stream``'s settings: the temporal filter 3.4 → 2.2 ms per frame."""
-        threads = torch.get_num_threads()
-        if self.device.type != "cpu" or threads == 1:
-            yield
-            return
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-
-    def _raw_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network on net_in (B, 3, h, w) signal, lin_in its SDR linear → unweighted log gain
-        (B, 1, h, w) and the calibration (B, 2), smoothed by the temporal hook."""
-        cache = self._net_cache
-        if (
-            self.net_every > 1
-            and net_in.shape[0] == 1
-            and cache is not None
-            and cache[0] < self.net_every - 1
-            and cache[1].shape == net_in.shape
-        ):
-            # between network frames: its last output and calibration, against this frame's SDR
-            # (the light gate of this frame still decides where light is added)
-            self._net_cache = (cache[0] + 1, cache[1], cache[2])
-            net, params, confidence = cache[1], cache[2], torch.ones(1, device=net_in.device)
-            with self._small_work():
-                if self.temporal is not None:
-                    params = self.temporal.smooth_params(net_in, params, confidence)
-                return self._log_gain_of(lin_in, net, params), params
-        net = self.expand(net_in)
-        with self._small_work():
-            params, confidence = self._fit(net_in, lin_in, net)
-            if self.net_every > 1 and net_in.shape[0] == 1:
-                self._net_cache = (0, net, params)
-            if self.temporal is not None:
-                params = self.temporal.smooth_params(net_in, params, confidence)
-            self._last_params = params[-1].detach()
-            return self._log_gain_of(lin_in, net, params), params
-
-    def _fit(self, net_in: torch.Tensor, lin_in: torch.Tensor, net: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`~hdrvideo.pipeline.calibrate.fit_params` with this processor's fallback; compiled,
-        frame by frame (one graph whatever the batch: a short last batch compiles nothing new).
-        At 720p in ``stream`` (fast mode, the network on every 8th frame), the decode, fit and
-        log gain at the network's resolution took 2.9 ms per frame eagerly."""
-        if self._fit_c is None or not self._fit_c.usable:
-            return fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
-        # always a tensor (the default when there is no last fit): one graph, not two
-        fallback = self._last_params if self._last_params is not None else net.new_tensor(DEFAULT_PARAMS).float()
-        parts = [self._fit_c(net_in[i : i + 1], lin_in[i : i + 1], net[i : i + 1], self.cfg, fallback)
-                 for i in range(net_in.shape[0])]  # fmt: skip
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    def _log_gain_of(self, lin_in: torch.Tensor, net: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """:func:`~hdrvideo.pipeline.calibrate.raw_log_gain`, compiled frame by frame where it can be."""
-        if self._gain_c is None or not self._gain_c.usable:
-            return raw_log_gain(lin_in, net, params)
-        return torch.cat([self._gain_c(lin_in[i : i + 1], net[i : i + 1], params[i : i + 1]) for i in range(net.shape[0])])
-
-    def _decode_small(self, signal: torch.Tensor) -> torch.Tensor:
-        """:meth:`decode_sdr` of the network's input, compiled frame by frame where it can be."""
-        if self._decode_c is None or not self._decode_c.usable:
-            return self.decode_sdr(signal)
-        return torch.cat([self._decode_c(signal[i : i + 1]) for i in range(signal.shape[0])])
 
     @torch.no_grad()
     def to_display(self, sdr_linear: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
@@ -449,28 +230,6 @@ class FrameProcessor:
         return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / self.cfg.white_nits, sdr_linear
 
     # -- the whole path -------------------------------------------------------------------
-    def _upload(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Host frames (B, H, W, 3) → the same on the device. To a GPU through a reused pinned
-        staging buffer and a non-blocking copy; the buffer is free again once the previous batch's
-        results came back (``process`` ends with that synchronisation)."""
-        t = _frames_tensor(frames)
-        if self.device.type != "cuda" or t.device.type == "cuda":
-            return t.to(self.device)
-        if self._pinned is None or self._pinned.shape != t.shape or self._pinned.dtype != t.dtype:
-            self._pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-        self._pinned.copy_(t)
-        return self._pinned.to(self.device, non_blocking=True)
-
-    def _download(self, *tensors: torch.Tensor) -> list[np.ndarray]:
-        """Device tensors → host arrays with one synchronisation for all (pinned, non-blocking on a GPU)."""
-        if self.device.type != "cuda":
-            return [t.numpy() for t in tensors]
-        host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
-        for h, t in zip(host, tensors, strict=True):
-            h.copy_(t, non_blocking=True)
-        torch.cuda.current_stream(self.device).synchronize()
-        return [h.numpy() for h in host]
-
     @torch.no_grad()
     def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:
         """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`.
@@ -521,7 +280,7 @@ class FrameProcessor:
             torch.cuda.empty_cache()
 
     def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> HDRBatch:
-        raw = self._upload(frames)
+        raw = self._host.upload(frames)
         _, h, w, _ = raw.shape
         if h % 2 or w % 2:
             raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
@@ -529,12 +288,12 @@ class FrameProcessor:
             raw.dtype == torch.uint8
             and self.transfer == "pq"
             and self.sdr_eotf == "bt1886"
-            and self._fused_light is not None
-            and self._fused_light.usable
+            and self._fused is not None
+            and self._fused.usable
             and self.method is None
         ):
             return self._process_fused(raw, keep_signal)
-        signal = _to_signal(raw)
+        signal = to_signal(raw)
         if self.method is not None:
             sdr_linear = self.formula_light(signal)
         elif raw.dtype == torch.uint8:  # exact for 8-bit input, and much cheaper than the EOTF
@@ -549,65 +308,54 @@ class FrameProcessor:
         return self._finish(y.to(torch.int16), uv.to(torch.int16), stats, params, hdr)
 
     def _finish(self, y, uv, stats, params, hdr) -> HDRBatch:
-        y, uv, stats, params = self._download(y, uv, stats, params.float())
+        y, uv, stats, params = self._host.download(y, uv, stats, params.float())
         return HDRBatch(y=y.view(np.uint16), uv=uv.view(np.uint16), max_cll=stats[:, 0], max_fall=stats[:, 1],
                         params=params, signal=hdr)  # fmt: skip
 
     def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> HDRBatch:
         """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
         at its own resolution, carried up, then frame by frame (one compiled graph per frame
-        size, whatever the batch): on a CPU the quad loops (:meth:`_quads`), on a GPU
-        :func:`~hdrvideo.pipeline.colour_stage.fused_light`, the 4:2:0 stencils
-        (:func:`~hdrvideo.pipeline.colour_stage.subsample`, a graph of their own) and
-        :func:`~hdrvideo.pipeline.colour_stage.fused_limit`. Where compiling fails, this batch
-        runs the same functions eagerly and the next ones take the banded eager path."""
+        size, whatever the batch) through the :class:`~.colour_paths.FusedPath` of this device.
+        Where compiling fails, this batch runs the same functions eagerly and the next ones take
+        the banded eager path."""
         b, h, w, _ = raw.shape
-        raw_gain = None
+        raw_gain, shoulders = None, []
         params = torch.tensor([0.0, 1.0], device=self.device).expand(b, 2)
         if self.model is not None:
             small = self._net_input_size(h, w)
             if small is None:
-                net_in = _to_signal(raw)
+                net_in = to_signal(raw)
             else:  # frame by frame, as below: a short last batch compiles nothing new
                 with self._small_work():  # (on two threads its sums ran 100× slower)
                     net_in = torch.cat([self._net_input(raw[i : i + 1], small) for i in range(b)])
             raw_gain, params = self._filtered_gain(net_in, self._decode_small(net_in))
             shoulders = self._shoulders(raw_gain)
-            if small is not None and self._tables is None:  # (the quads carry it up themselves)
+            if small is not None and not self._fused.on_quads:  # (the quads carry it up themselves)
                 raw_gain = F.interpolate(raw_gain, size=(h, w), mode="bilinear", align_corners=False)
             del net_in
-        parts = []
-        for i in range(b):
-            g, shoulder = (None, True) if raw_gain is None else (raw_gain[i : i + 1], shoulders[i])
-            if self._tables is not None:
-                parts.append(self._quads(raw[i : i + 1].contiguous(), g, keep_signal, shoulder))
-                continue
-            planar = raw[i : i + 1].permute(0, 3, 1, 2).contiguous()  # vectorised powers need planes
-            y, chroma, sig = self._fused_light(planar, g, self.stage, self.cfg, keep_signal, shoulder)
-            uv, rebuilt = self._subsample(y, chroma)
-            y, stats = self._fused_limit(y, rebuilt, self.stage.peak_signal)
-            parts.append((y.to(torch.int16), uv.to(torch.int16), stats, sig))
-        y, uv, stats, sig = (torch.cat(p) if p[0] is not None else None for p in zip(*parts, strict=True))
+        y, uv, stats, sig = self._fused.frames(raw, raw_gain, shoulders, self.stage, self.cfg, keep_signal)
         return self._finish(y, uv, stats, params, sig)
 
-    def _quads(
-        self, frame: torch.Tensor, log_gain: torch.Tensor | None, keep_signal: bool, shoulder: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One frame (1, H, W, 3) uint8 and its raw log gain at the network's resolution (1, 1, h, w)
-        or None through the CPU's quad loops (:mod:`~hdrvideo.pipeline.quads`)
-        → (luma codes (1, H, W) int16, chroma codes (1, 2, H/2, W/2) int16, light levels (1, 2),
-        the PQ signal (1, 3, H, W) or None)."""
-        assert self._tables is not None
-        rows = None if log_gain is None else self._widen(log_gain, frame.shape[2])
-        planes = self._quad_planes(frame)
-        out = self._fused_light(planes, rows, self.stage, self.cfg, keep_signal, self._tables, shoulder)
-        uv, padded = self._subsample(*out[4:8])
-        ys, stats = self._fused_limit(*out[:4], padded, self.stage.peak_signal, self._tables.pq_eotf)
-        signal = None
-        if keep_signal:  # (pixel, channel) planes → (1, 3, H, W)
-            rgb = [torch.stack(out[8 + 3 * p : 11 + 3 * p], dim=1) for p in range(4)]
-            signal = quads.interleave(rgb, torch.float32)
-        return quads.interleave(ys, torch.int16), uv.to(torch.int16), stats, signal
+    # the fused path's parts, as tests and tools reach them
+    @property
+    def _fused_light(self) -> Compiled | None:
+        return None if self._fused is None else self._fused.light
+
+    @property
+    def _tables(self):
+        return None if self._fused is None else self._fused.tables
+
+    @property
+    def _quad_planes(self) -> Compiled | None:
+        return None if self._fused is None else self._fused.quad_planes
+
+    def _quads(self, frame: torch.Tensor, log_gain: torch.Tensor | None, keep_signal: bool, shoulder: bool):
+        """One frame through the CPU's quad loops (:meth:`~.colour_paths.FusedPath.quads`)."""
+        return self._fused.quads(frame, log_gain, self.stage, self.cfg, keep_signal, shoulder)
+
+    def _encode_bands(self, sdr_linear: torch.Tensor, gain: torch.Tensor, keep_signal: bool):
+        """The eager colour stage in bands (:func:`~.colour_paths.encode_bands`)."""
+        return encode_bands(sdr_linear, gain, self.stage, keep_signal, self.limit_to_peak)
 
     def _shoulders(self, log_gain: torch.Tensor) -> list[bool]:
         """For each frame of the raw log gain (B, 1, h, w), whether any pixel can pass the
@@ -620,37 +368,6 @@ class FrameProcessor:
         c = self.stage
         reach = c.white_nits * torch.exp(log_gain.flatten(1).amax(1).float() + self.cfg.curve_max)
         return (reach >= c.knee_nits * (1 - 1e-4)).tolist()
-
-    def _encode_bands(
-        self, sdr_linear: torch.Tensor, gain: torch.Tensor, keep_signal: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """The eager colour stage (:func:`~hdrvideo.pipeline.colour_stage.planes`) in bands of rows.
-
-        Every step is per pixel (4:2:0 pairs rows inside a band of even height), so bands give the
-        same codes as the whole frame; on a CPU they keep the dozen intermediates of this memory-
-        bound chain in cache instead of streaming each through DRAM (see docs/speed.md).
-        → y (B, H, W), uv (B, 2, H/2, W/2) float codes, the HDR signal if kept, (B, 2) light levels.
-        """
-        b, _, h, w = sdr_linear.shape
-        band = h if self.device.type == "cuda" else max(2, min(h, (BAND_PIXELS // w) // 2 * 2))
-        y = sdr_linear.new_empty(b, h, w)
-        uv = sdr_linear.new_empty(b, 2, h // 2, w // 2)
-        hdr = sdr_linear.new_empty(b, 3, h, w) if keep_signal else None
-        peak_rgb = sdr_linear.new_empty(b, h, w) if self.transfer == "hlg" else None
-        for r0 in range(0, h, band):
-            r1 = min(h, r0 + band)
-            yb, cb, sig, top = colour_stage.planes(sdr_linear[:, :, r0:r1], gain[:, :, r0:r1], self.stage)
-            if hdr is not None:
-                hdr[:, :, r0:r1] = sig
-            if peak_rgb is not None:
-                peak_rgb[:, r0:r1] = top
-            y[:, r0:r1] = yb
-            uv[:, :, r0 // 2 : r1 // 2] = cb
-        if peak_rgb is None:
-            y, stats = self.limit_to_peak(y, uv)
-        else:
-            stats = colour_stage.frame_stats(peak_rgb)
-        return y, uv, hdr, stats
 
     def limit_to_peak(self, y: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`~hdrvideo.pipeline.colour_stage.limit_to_peak` at this processor's peak."""
