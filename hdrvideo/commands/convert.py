@@ -27,7 +27,7 @@ from ..media.decode import InputError, VideoInfo, frame_to_rgb, open_input, prob
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
-from .jobs import ConvertError, check_job_info, temporary_path
+from .jobs import ConvertError, check_job_info, input_notes, lost_frames, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
 
@@ -133,32 +133,9 @@ def _run(
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
     width, height = info.padded_size
-    fmt = CONTAINERS[out.suffix.lower()]
-    meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
-    if settings.encoder == "ffmpeg":
-        settings.validate(fmt)
-        writer = FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path,
-                              sample_aspect=info.sample_aspect)  # fmt: skip
-    else:
-        writer = HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta,
-                           sample_aspect=info.sample_aspect)  # fmt: skip
-    copied, dropped, copy_streams, transcoded = [], [], [], []
-    notes: list[str] = []
-    for s in container.streams:
-        if s.type in ("audio", "subtitle") and s is not vstream:
-            label = f"{s.type}#{s.index} {s.codec_context.name if s.codec_context else ''}".strip()
-            if writer.add_copy(s):
-                copied.append(label)
-                copy_streams.append(s)
-                continue
-            codec = writer.add_transcode(s)
-            if codec is not None:
-                notes.append(f"{out.suffix} cannot hold {label}: re-encoded as {codec}")
-                copy_streams.append(s)
-                if s.type == "audio":  # decoded here; subtitle packets are re-encoded by the writer
-                    transcoded.append(s.index)
-            else:
-                dropped.append(label)
+    writer = _open_writer(container, info, out, tmp, settings)
+    streams = _carry_streams(container, vstream, writer, out)
+    copy_streams, transcoded, notes = streams.carried, streams.transcoded, streams.notes
     _copy_chapters(container, writer)
 
     if processor.device.type == "cpu" and batch_size > cpu_batch_limit(height, width):
@@ -275,26 +252,8 @@ def _run(
         raise ConvertError(f"no frame could be decoded from {info.path}")
     os.replace(tmp, out)
     cll, fall = writer.content_light_level() if settings.transfer == "pq" else (0, 0)
-    expected = info.frames
-    if expected and info.frames_exact:
-        lost = max(state["lost"], expected - state["written"])
-    else:  # no exact count (Matroska; an edit list): estimate it from duration × rate, ±1 frame + 1%
-        if not expected:
-            expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
-        short = expected - state["written"]
-        lost = max(state["lost"], short if short > 1 + 0.01 * expected else 0)
-    if info.width % 2 or info.height % 2:
-        notes.append(f"odd frame size {info.width}×{info.height}: padded to {width}×{height} by repeating the edge")
-    if info.matrix_guessed:
-        notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
-    if settings.transfer == "pq" and settings.codec not in ("hevc", "av1"):
-        notes.append(f"{settings.codec} in {out.suffix}: the file carries the PQ and BT.2020 tags but no mastering "
-                     "display or MaxCLL/MaxFALL metadata (only HEVC and AV1 carry them here, in-band); "
-                     "MaxCLL/MaxFALL above are measured, not stored")  # fmt: skip
-    if state["interlaced"]:
-        notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
-                     "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip
-    notes.extend(processor.notes)  # e.g. smaller batches or tiles after running out of GPU memory
+    expected, lost = lost_frames(info, state)
+    notes += input_notes(info, settings, out, bool(state["interlaced"])) + processor.notes
     return ConvertResult(
         output=out,
         frames=state["written"],
@@ -304,10 +263,57 @@ def _run(
         size_bytes=out.stat().st_size,
         max_cll=cll,
         max_fall=fall,
-        copied_streams=copied,
-        dropped_streams=dropped,
+        copied_streams=streams.copied,
+        dropped_streams=streams.dropped,
         notes=notes,
     )
+
+
+def _open_writer(container, info: VideoInfo, out: Path, tmp: Path, settings: EncoderSettings):
+    """The writer of the output (PyAV's, or a system ffmpeg's), with the input's title, comment
+    and language, at the padded frame size and the input's pixel aspect."""
+    width, height = info.padded_size
+    fmt = CONTAINERS[out.suffix.lower()]
+    meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
+    if settings.encoder == "ffmpeg":
+        settings.validate(fmt)
+        return FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path,
+                            sample_aspect=info.sample_aspect)  # fmt: skip
+    return HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta,
+                     sample_aspect=info.sample_aspect)  # fmt: skip
+
+
+@dataclass
+class _Streams:
+    """What becomes of the input's audio and subtitle streams."""
+
+    carried: list = field(default_factory=list)  # copied or re-encoded: read with the video
+    transcoded: list[int] = field(default_factory=list)  # audio stream indices decoded here
+    copied: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _carry_streams(container, vstream, writer, out: Path) -> _Streams:
+    """Every audio and subtitle stream: copied bit-exact where the container holds it, else
+    re-encoded (audio decoded here; subtitle packets re-encoded by the writer), else dropped."""
+    r = _Streams()
+    for s in container.streams:
+        if s.type in ("audio", "subtitle") and s is not vstream:
+            label = f"{s.type}#{s.index} {s.codec_context.name if s.codec_context else ''}".strip()
+            if writer.add_copy(s):
+                r.copied.append(label)
+                r.carried.append(s)
+                continue
+            codec = writer.add_transcode(s)
+            if codec is not None:
+                r.notes.append(f"{out.suffix} cannot hold {label}: re-encoded as {codec}")
+                r.carried.append(s)
+                if s.type == "audio":
+                    r.transcoded.append(s.index)
+            else:
+                r.dropped.append(label)
+    return r
 
 
 def _process_loop(to_proc, to_write, processor, batch_size, progress, info, state) -> None:

@@ -1,7 +1,8 @@
 """Conversion jobs, checked before any model loads (this module imports no torch): one job's input
 and output checks and its temporary name; what a batch converts: inputs (files, folders,
 manifests) → jobs (input → output), and which outputs are already complete (so that a rerun
-converts only what is missing); and their results (per file, and the batch's report)."""
+converts only what is missing); and their results (frames lost, notes on the input, per file,
+and the batch's report)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import av
 
 from ..media.decode import VideoInfo, open_input, probe
-from ..media.encode import CONTAINERS
+from ..media.encode import CONTAINERS, EncoderSettings
 
 __all__ = [
     "IMAGE_INPUTS",
@@ -35,6 +36,8 @@ __all__ = [
     "BatchReport",
     "format_report",
     "write_report",
+    "lost_frames",
+    "input_notes",
 ]
 
 
@@ -298,3 +301,33 @@ def write_report(report: BatchReport, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def lost_frames(info: VideoInfo, state: dict[str, int]) -> tuple[int, int]:
+    """(frames expected, frames lost): against an exact count, every frame short; against an
+    estimate (no count in the header, or an edit list), more than a frame and 1% short."""
+    expected = info.frames
+    if expected and info.frames_exact:
+        return expected, max(state["lost"], expected - state["written"])
+    if not expected:
+        expected = round(info.duration_s * info.rate) if info.duration_s and info.rate else 0
+    short = expected - state["written"]
+    return expected, max(state["lost"], short if short > 1 + 0.01 * expected else 0)
+
+
+def input_notes(info: VideoInfo, settings: EncoderSettings, out: Path, interlaced: bool) -> list[str]:
+    """What the user should know about the input and the output's signalling."""
+    notes = []
+    if info.width % 2 or info.height % 2:
+        w, h = info.padded_size
+        notes.append(f"odd frame size {info.width}×{info.height}: padded to {w}×{h} by repeating the edge")
+    if info.matrix_guessed:
+        notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    if settings.transfer == "pq" and settings.codec not in ("hevc", "av1"):
+        notes.append(f"{settings.codec} in {out.suffix}: the file carries the PQ and BT.2020 tags but no mastering "
+                     "display or MaxCLL/MaxFALL metadata (only HEVC and AV1 carry them here, in-band); "
+                     "MaxCLL/MaxFALL above are measured, not stored")  # fmt: skip
+    if interlaced:
+        notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
+                     "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip
+    return notes
