@@ -117,6 +117,25 @@ def test_ultrahdr_from_a_png_encodes_the_base(tmp_path):
     assert read_gainmap_info(tmp_path / "a.jpg").map_size == (96, 64)
 
 
+def test_a_cmyk_jpeg_becomes_an_ultra_hdr_jpeg_readers_open(tmp_path, tiny_weights):
+    """Issue 27, finding 2: the CMYK JPEG's own bytes became the base, which libultrahdr refuses
+    ("encoded with 1 component (grayscale) or 3 components"); the base is now encoded from RGB."""
+    from hdrvideo.media.gainmap import jpeg_components
+
+    cmyk = np.zeros((48, 64, 4), np.uint8)
+    cmyk[..., 0], cmyk[..., 3] = 40, 10
+    cmyk[8:24, 8:32] = 0  # no ink: white paper, the highlight
+    src = tmp_path / "cmyk.jpg"
+    src.write_bytes(imagecodecs.jpeg8_encode(cmyk, colorspace="CMYK", outcolorspace="CMYK"))
+    assert jpeg_components(src.read_bytes()) == 4
+    r = CliRunner().invoke(main, ["convert", str(src), str(tmp_path / "u.jpg"), "--weights", str(tiny_weights), "-q"])
+    assert r.exit_code == 0, r.output
+    data = (tmp_path / "u.jpg").read_bytes()
+    assert jpeg_components(data) == 3
+    decoded = imagecodecs.ultrahdr_decode(data)  # the independent reader opens it
+    assert decoded.shape[:2] == (48, 64)
+
+
 @pytest.mark.parametrize("transfer", ["pq", "hlg"])
 def test_avif_round_trip_through_dav1d(tmp_path, tiny_weights, transfer):
     """The AVIF decoded by dav1d (through PyAV, not libavif) and our own BT.2020 matrix gives

@@ -61,8 +61,8 @@ def expand_image(processor: FrameProcessor, rgb: np.ndarray, with_sdr: bool = Fa
 
 def write_viewable(path: Path, src: Path, rgb: np.ndarray, processor: FrameProcessor) -> None:
     """Expand ``rgb`` (the SDR photo ``src``) into an HDR photo viewers show: an Ultra HDR JPEG
-    (.jpg: the SDR as its base, untouched where ``src`` is a JPEG, our expansion as its gain
-    map) or a 10-bit AVIF (.avif: PQ or HLG, BT.2020, as the processor's transfer and peak)."""
+    (.jpg: the SDR as its base, untouched where ``src`` is a Y'CbCr JPEG (a CMYK or grey one is
+    encoded anew from RGB), our expansion as its gain map) or a 10-bit AVIF (.avif: PQ or HLG, BT.2020, as the processor's transfer and peak)."""
     if path.suffix.lower() == ".avif":
         from ..media.avif import write_avif
 
@@ -70,12 +70,14 @@ def write_viewable(path: Path, src: Path, rgb: np.ndarray, processor: FrameProce
             nits, _ = processor.display_light(sdr_to_tensor(rgb[None], processor.device))
         write_avif(path, nits[0].permute(1, 2, 0).float().cpu().numpy(), processor.transfer, processor.cfg.peak_nits)
         return
-    from ..media.gainmap import write_ultrahdr
+    from ..media.gainmap import jpeg_components, write_ultrahdr
 
     if rgb.dtype != np.uint8:
         raise ImageError(f"{src}: an Ultra HDR JPEG needs an 8-bit SDR photo, got 16 bits (write .avif or .exr)")
     hdr, sdr = expand_image(processor, rgb, with_sdr=True)
     base = src.read_bytes() if src.suffix.lower() in (".jpg", ".jpeg") else None
+    if base is not None and jpeg_components(base) != 3:  # CMYK or grey: no Ultra HDR reader takes it as a base
+        base = None  # the base is then the RGB photo, encoded anew
     write_ultrahdr(path, rgb, sdr, hdr, base_jpeg=base)
 
 

@@ -84,6 +84,24 @@ def _segments(jpeg: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     return out, jpeg[pos:]
 
 
+def jpeg_components(jpeg: bytes) -> int | None:
+    """The number of colour components of a JPEG, from its frame header (SOF): 3 for Y'CbCr, 1
+    for grey, 4 for CMYK/YCCK; None where no frame header is found."""
+    pos = 2
+    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF:
+        marker = jpeg[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        (length,) = struct.unpack(">H", jpeg[pos + 2 : pos + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return jpeg[pos + 9] if pos + 9 < len(jpeg) else None
+        if marker == 0xDA:  # start of scan without a frame header: not a JPEG we can read
+            return None
+        pos += 2 + length
+    return None
+
+
 def _xmp(description_attrs: str, body: str = "") -> bytes:
     xml = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="hdrvideo">'
