@@ -399,6 +399,27 @@ def test_ctrl_c_removes_the_partial_output(tmp_path, tiny_weights):
     assert not out.exists() and not partial.exists()
 
 
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg program on PATH")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_with_encoder_ffmpeg_is_130(tmp_path, tiny_weights, sig):
+    """Issue 27, finding 8: Ctrl-C in a terminal (SIGINT to the whole process group) reached the
+    ffmpeg child too, and the command said "ffmpeg failed: ffmpeg stopped" with exit 1."""
+    src = make_clip(tmp_path / "long.mp4", 320, 180, frames=400, audio=False)
+    out = tmp_path / "o.mkv"
+    p = _cli("convert", src, out, "--weights", tiny_weights, "--quality", "full", "--encoder", "ffmpeg",
+             "--preset", "slow", "-q", start_new_session=True)  # fmt: skip
+    deadline = time.time() + 60
+    partial = tmp_path / ".o.partial.mkv"
+    while not partial.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(p.pid, sig)  # as a terminal does: the whole group
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "ffmpeg failed" not in err and "Traceback" not in err
+    assert not out.exists() and not partial.exists()
+
+
 def test_memory_stays_flat_on_a_long_clip(tmp_path, tiny_weights):
     from hdrvideo.commands.convert import convert_video
     from hdrvideo.media.encode import EncoderSettings

@@ -156,7 +156,11 @@ class FFmpegWriter:
         out = out.global_args(
             "-hide_banner", "-loglevel", "error", "-nostdin", *sum((["-metadata", m] for m in self._metadata), [])
         )
-        self._proc = out.overwrite_output().run_async(cmd=self._exe, pipe_stdin=True, pipe_stderr=True)
+        # in a session of its own: Ctrl-C or SIGTERM to our process group reaches us, not ffmpeg, so
+        # the interruption is ours to report (exit 130) and abort() ends ffmpeg; without us, its
+        # stdin closes and it ends too
+        args = out.overwrite_output().compile(cmd=self._exe)
+        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
