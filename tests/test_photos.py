@@ -169,6 +169,23 @@ def test_avif_round_trip_through_dav1d(tmp_path, tiny_weights, transfer):
     assert d["hdr"] == ("HDR10 (PQ)" if transfer == "pq" else "HLG")
 
 
+def test_hdr_stills_as_input_are_already_hdr(tmp_path, tiny_weights):
+    """Issue 27, finding 4: the tool's own PQ AVIF given back to convert wrote an all-black EXR
+    with exit 0, a PQ AVIF of another encoder was "not a readable image", an HLG PNG was expanded
+    as SDR. Now: "already HDR" in one line, exit 1; with --force they are read and expanded."""
+    src = _photo(tmp_path / "photo.jpg")
+    ours = tmp_path / "photo.avif"
+    assert _convert([str(src), str(ours)], tiny_weights).exit_code == 0
+    r = _convert([str(ours), str(tmp_path / "again.exr")], tiny_weights)
+    assert r.exit_code == 1 and "already HDR (PQ)" in r.output and not (tmp_path / "again.exr").exists()
+    forced = _convert([str(ours), str(tmp_path / "forced.exr"), "--force"], tiny_weights)
+    assert forced.exit_code == 0, forced.output
+    for name, transfer in (("seine_hdr_rec2020.avif", "PQ"), ("hdr_room_hlg_bt2020_16bit.png", "HLG")):
+        path = shared_path(f"data/fixtures/{name}")
+        r = _convert([str(path), str(tmp_path / "x.exr")], tiny_weights)
+        assert r.exit_code == 1 and f"already HDR ({transfer})" in r.output, r.output
+
+
 def test_gainmap_photos_in(tmp_path):
     """The shared phone photo: info describes it; convert says it is already HDR (one line,
     exit 1) unless --force; read as a real SDR/HDR pair."""

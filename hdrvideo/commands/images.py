@@ -35,8 +35,28 @@ class ImageError(Exception):
     """An image cannot be read or written: one clear line for the user."""
 
 
+def hdr_still_transfer(path: Path) -> str | None:
+    """"PQ" or "HLG" where a still image says it is HDR (AVIF or PNG colour tags: CICP / cICP, as
+    FFmpeg reads them), else None (SDR, untagged, or not readable by FFmpeg)."""
+    from ..media.decode import TRC_HLG, TRC_PQ, open_input, probe
+
+    try:
+        container = open_input(path)
+    except Exception:  # noqa: BLE001 - not FFmpeg's to read: cv2 will say so, or read it
+        return None
+    try:
+        trc = probe(container, path).transfer
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        container.close()
+    return {TRC_PQ: "PQ", TRC_HLG: "HLG"}.get(trc)
+
+
 def read_sdr_image(path: Path) -> np.ndarray:
-    """(H, W, 3) RGB uint8 (or uint16 for 16-bit files)."""
+    """(H, W, 3) RGB uint8 (or uint16 for 16-bit files); AVIF through FFmpeg (dav1d)."""
+    if path.suffix.lower() == ".avif":
+        return _read_avif(path)
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if img is None:
         raise ImageError(f"not a readable image: {path}")
@@ -46,6 +66,21 @@ def read_sdr_image(path: Path) -> np.ndarray:
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{path}: expected an 8- or 16-bit SDR image, got {img.dtype}")
     return np.ascontiguousarray(img)
+
+
+def _read_avif(path: Path) -> np.ndarray:
+    from ..media.decode import frame_to_rgb, open_input, probe
+
+    try:
+        container = open_input(path)
+        try:
+            info = probe(container, path)
+            frame = next(container.decode(video=0))
+            return frame_to_rgb(frame, info)[: info.height, : info.width]
+        finally:
+            container.close()
+    except Exception:  # noqa: BLE001 - one line, whatever FFmpeg raised
+        raise ImageError(f"not a readable image: {path}") from None
 
 
 @torch.no_grad()
@@ -133,6 +168,9 @@ def convert_images(
         from ..media.gainmap import read_gainmap_info
 
         for src, _ in pairs:
+            transfer = hdr_still_transfer(src) if src.suffix.lower() in (".avif", ".png", ".tif", ".tiff") else None
+            if transfer is not None:
+                raise ImageError(f"{src} is already HDR ({transfer}); use --force to expand it as if it were SDR")
             gm = read_gainmap_info(src) if src.suffix.lower() in (".jpg", ".jpeg") else None
             if gm is not None:
                 raise ImageError(f"{src} is already HDR (a gain-map JPEG, headroom ×{gm.headroom:.1f}); "

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_INPUTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".avif"}
 VIEWABLE_OUTPUTS = {".jpg", ".jpeg", ".avif"}
 """HDR photos for viewers: Ultra HDR JPEG (gain map) and 10-bit AVIF."""
 HDR_OUTPUTS = {".exr", ".hdr"} | VIEWABLE_OUTPUTS
