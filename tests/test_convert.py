@@ -980,3 +980,13 @@ def test_anamorphic_video_keeps_its_pixel_aspect(tmp_path, tiny_weights, ext):
     with av.open(str(tmp_path / f"o.{ext}")) as c:
         v = c.streams.video[0]
         assert v.sample_aspect_ratio == Fraction(16, 15) and v.codec_context.sample_aspect_ratio == Fraction(16, 15)
+
+
+def test_av1_encoder_banner_stays_off_the_terminal(tmp_path, tiny_weights):
+    """Issue 27, finding 11: SVT-AV1 printed about 20 lines of banner and settings on stderr."""
+    src = make_clip(tmp_path / "in.mp4", 64, 36, frames=3, audio=False)
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    p = _cli("convert", src, tmp_path / "o.mkv", "--codec", "av1", "--weights", tiny_weights, "-q", env=env)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert "Svt[info]" not in err and err.strip() == "", err

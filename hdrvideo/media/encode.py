@@ -192,6 +192,8 @@ class HDRWriter:
             raise EncodeError(f"cannot write {self.target}: {short_error(e)}") from None
         if metadata:
             self.container.metadata.update(metadata)
+        if settings.codec == "av1":  # SVT-AV1 prints a 20-line banner and its settings on stderr: errors only
+            os.environ.setdefault("SVT_LOG", "1")  # (read when the encoder opens; the user's value wins)
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
         cc = stream.codec_context
         cc.width, cc.height = width, height
