@@ -990,3 +990,51 @@ def test_av1_encoder_banner_stays_off_the_terminal(tmp_path, tiny_weights):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert "Svt[info]" not in err and err.strip() == "", err
+
+
+def _tagged(tags: dict, key: str) -> str | None:
+    return next((v for k, v in tags.items() if k.lower() == key), None)
+
+
+@pytest.mark.parametrize("ext", ["mov", "mp4", "mkv"])
+def test_a_timecode_is_kept(tmp_path, tiny_weights, ext):
+    """Issue 27, finding 11: a source's timecode track was dropped with no word. MOV/MP4 get a
+    timecode (tmcd) track, Matroska a TIMECODE tag."""
+    src = tmp_path / "tc.mov"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.metadata["timecode"] = "01:02:03:04"
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    code, text = run_cli("convert", src, tmp_path / f"o.{ext}", "--weights", tiny_weights, "-q")
+    assert code == 0, text
+    with av.open(str(tmp_path / f"o.{ext}")) as c:
+        assert _tagged(c.streams.video[0].metadata, "timecode") == "01:02:03:04"
+        if ext != "mkv":
+            assert any(s.type == "data" and _tagged(s.metadata, "timecode") == "01:02:03:04" for s in c.streams)
+
+
+def test_alpha_is_dropped_with_a_note(tmp_path, tiny_weights):
+    """Issue 27, finding 11: alpha was dropped with no note."""
+    src = tmp_path / "alpha.mov"
+    with av.open(str(src), "w") as out:
+        s = out.add_stream("qtrle", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "argb"
+        for i in range(3):
+            rgba = np.full((48, 64, 4), 120, np.uint8)
+            rgba[..., 3] = 128
+            f = av.VideoFrame.from_ndarray(rgba, format="rgba")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights)
+    assert code == 0, text
+    assert "alpha channel: dropped" in text

@@ -270,17 +270,17 @@ def _run(
 
 
 def _open_writer(container, info: VideoInfo, out: Path, tmp: Path, settings: EncoderSettings):
-    """The writer of the output (PyAV's, or a system ffmpeg's), with the input's title, comment
-    and language, at the padded frame size and the input's pixel aspect."""
+    """The writer of the output (PyAV's, or a system ffmpeg's), with the input's title, comment,
+    language and timecode, at the padded frame size and the input's pixel aspect."""
     width, height = info.padded_size
     fmt = CONTAINERS[out.suffix.lower()]
     meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
     if settings.encoder == "ffmpeg":
         settings.validate(fmt)
         return FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path,
-                            sample_aspect=info.sample_aspect)  # fmt: skip
+                            sample_aspect=info.sample_aspect, timecode=info.timecode)  # fmt: skip
     return HDRWriter(tmp, width, height, info.time_base, info.rate, settings, container_format=fmt, metadata=meta,
-                     sample_aspect=info.sample_aspect)  # fmt: skip
+                     sample_aspect=info.sample_aspect, timecode=info.timecode)  # fmt: skip
 
 
 @dataclass

@@ -323,6 +323,9 @@ def input_notes(info: VideoInfo, settings: EncoderSettings, out: Path, interlace
         notes.append(f"odd frame size {info.width}×{info.height}: padded to {w}×{h} by repeating the edge")
     if info.matrix_guessed:
         notes.append(f"input has no colour matrix tag: taken as {info.matrix.upper()}")
+    if info.has_alpha:
+        notes.append("input has an alpha channel: dropped (HDR10 and HLG video carry none); the picture is "
+                     "converted as it stands, not composited over a background")  # fmt: skip
     if settings.transfer == "pq" and settings.codec not in ("hevc", "av1"):
         notes.append(f"{settings.codec} in {out.suffix}: the file carries the PQ and BT.2020 tags but no mastering "
                      "display or MaxCLL/MaxFALL metadata (only HEVC and AV1 carry them here, in-band); "

@@ -49,6 +49,8 @@ class VideoInfo:
     other_streams: list[str] = field(default_factory=list)
     sample_aspect: Fraction | None = None
     """The pixels' aspect ratio (SAR) where it is not square (anamorphic PAL/NTSC DVD: 16:15, 64:45 …)."""
+    has_alpha: bool = False
+    timecode: str | None = None  # the source's start timecode (a MOV/MP4 tmcd track, a tag), as HH:MM:SS:FF
     frames_exact: bool = True
     """False where ``frames`` is an estimate (duration × rate): an edit list hides some of the
     stream's samples (pre-roll, trimmed ends), so its sample count is not what plays."""
@@ -100,6 +102,16 @@ def presented_frames(samples: int, duration_s: float | None, rate: Fraction | No
     return samples, True
 
 
+def _tag(tags, key: str) -> str | None:
+    """A metadata tag whatever its case (Matroska writes TIMECODE, MOV timecode)."""
+    return next((v for k, v in tags.items() if k.lower() == key and v), None)
+
+
+def _data_timecode(container) -> str | None:
+    """The timecode of a timecode track (QuickTime tmcd, a data stream), where there is one."""
+    return next((_tag(t.metadata, "timecode") for t in container.streams if t.type == "data" and _tag(t.metadata, "timecode")), None)
+
+
 def _sample_aspect(s) -> Fraction | None:
     """The stream's SAR (the container's, else the codec's), None where square or unknown."""
     for sar in (getattr(s, "sample_aspect_ratio", None), s.codec_context.sample_aspect_ratio):
@@ -141,6 +153,8 @@ def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
         frames=frames,
         frames_exact=exact,
         sample_aspect=_sample_aspect(s),
+        has_alpha=fmt is not None and len(fmt.components) == 4,
+        timecode=_tag(s.metadata, "timecode") or _tag(container.metadata, "timecode") or _data_timecode(container),
         duration_s=duration,
         matrix=matrix,
         matrix_guessed=guessed,

@@ -172,6 +172,7 @@ class HDRWriter:
         metadata: dict[str, str] | None = None,
         container_options: dict[str, str] | None = None,
         sample_aspect: Fraction | None = None,
+        timecode: str | None = None,
     ) -> None:
         self.path = Path(path)
         fmt = container_format or CONTAINERS.get(self.path.suffix.lower())
@@ -213,6 +214,8 @@ class HDRWriter:
             cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec == "hevc" and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
+        if timecode:  # MOV/MP4 write it as a timecode (tmcd) track, Matroska as a tag
+            stream.metadata["timecode"] = timecode
         if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
             cc.sample_aspect_ratio = sample_aspect
             stream.sample_aspect_ratio = sample_aspect

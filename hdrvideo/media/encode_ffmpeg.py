@@ -56,6 +56,7 @@ class FFmpegWriter:
         metadata: dict[str, str] | None = None,
         source: str | Path | None = None,
         sample_aspect: Fraction | None = None,
+        timecode: str | None = None,
     ) -> None:
         import ffmpeg
 
@@ -70,6 +71,7 @@ class FFmpegWriter:
         self.path, self.settings = Path(path), settings
         self.width, self.height = width, height
         self._sample_aspect = sample_aspect
+        self._timecode = timecode
         self.rate = rate or Fraction(25)
         self.step = 1 / (self.rate * time_base)  # pts per frame in the input time base
         self._rotation = 0
@@ -150,6 +152,8 @@ class FFmpegWriter:
         if self._sample_aspect is not None:  # anamorphic: the same pixel shape, as a display aspect
             dar = self._sample_aspect * Fraction(self.width, self.height)
             opts["aspect"] = f"{dar.numerator}:{dar.denominator}"
+        if self._timecode:
+            opts["timecode"] = self._timecode
         if self._copies:
             opts.update({"acodec": "copy", "scodec": "copy"})
         out = ffmpeg.output(*streams, str(self.path), **opts)
