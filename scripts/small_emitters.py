@@ -9,7 +9,7 @@ and the light each output gives the emitters' pixels is set against the HDR refe
 the median ratio of luminance over each emitter's pixels, absolute (as encoded) and aligned
 (one exposure factor fitted on the well-exposed pixels, as ``eval --pairs`` fits it).
 
-    python scripts/small_emitters.py [--size 1920x1080] [--model NAME=WEIGHTS ...]
+    python scripts/small_emitters.py [--size 1920x1080] [--model NAME=WEIGHTS ...] [--map maps.png]
 
 Without --model: BT.2408 alone, BT.2446-1 Method C inverse, the shipped model in full quality
 and its CPU form in fast mode. Done when (issue 25) every emitter keeps ≥ 0.5 of the reference.
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # light_maps.py beside it
 
 from hdrvideo import colour  # noqa: E402
 from hdrvideo.model import CPU_FAST_MODEL_NAME, default_weights_path, load_model  # noqa: E402
@@ -63,8 +64,11 @@ def emitter_scene(h: int, w: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return scene, masks
 
 
-def measure(procs: dict[str, FrameProcessor], size: tuple[int, int] = (1080, 1920)) -> dict[str, dict[str, tuple]]:
-    """→ {processor: {emitter: (absolute ratio, aligned ratio)}}, medians over the emitter's pixels."""
+def measure(
+    procs: dict[str, FrameProcessor], size: tuple[int, int] = (1080, 1920), map_path: Path | None = None
+) -> dict[str, dict[str, tuple]]:
+    """→ {processor: {emitter: (absolute ratio, aligned ratio)}}, medians over the emitter's pixels;
+    ``map_path``: also a PNG of light maps (scripts/light_maps.py's scale), the reference first."""
     h, w = size
     scene, masks = emitter_scene(h, w)
     r = AcesRenderer("1000")
@@ -72,13 +76,28 @@ def measure(procs: dict[str, FrameProcessor], size: tuple[int, int] = (1080, 192
     ref = torch.from_numpy(r.hdr_nits(scene)).permute(2, 0, 1)[None].float()
     y_ref = colour.luminance(ref, colour.LUMA_BT2020)[0, 0]
     out: dict[str, dict[str, tuple]] = {}
+    tiles = []
+    crop = (slice(0, h * 3 // 4), slice(0, w * 3 // 4))
+    if map_path is not None:
+        from light_maps import label, light_map
+
+        tiles.append(label(light_map(ref)[crop], "HDR reference"))
     for name, proc in procs.items():
         proc.reset()
         nits = proc.display_light(sdr)[0].float()
+        if map_path is not None:
+            tiles.append(label(light_map(nits)[crop], name))
         y = colour.luminance(nits, colour.LUMA_BT2020)[0, 0]
         fit = float(_exposure(nits, ref, sdr))
         out[name] = {e: (float((y[m] / y_ref[m]).median()), float((fit * y[m] / y_ref[m]).median()))
                      for e, m in masks.items()}  # fmt: skip
+    if map_path is not None:
+        import cv2
+
+        grid = [np.concatenate(tiles[i : i + 3], axis=1) for i in range(0, len(tiles), 3)]
+        width = max(g.shape[1] for g in grid)
+        grid = [np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0))) for g in grid]
+        cv2.imwrite(str(map_path), np.concatenate(grid)[:, :, ::-1])
     return out
 
 
@@ -86,6 +105,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS[@fast], repeatable")
+    ap.add_argument("--map", type=Path, help="also write a PNG: light maps of the reference and each output (a crop)")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
     procs = {"BT.2408 alone": FrameProcessor(None, "pq"), "BT.2446-1 C inverse": FrameProcessor(None, "pq", method="bt2446c")}
@@ -96,7 +116,7 @@ def main() -> None:
         fast = path.endswith("@fast")
         procs[name] = FrameProcessor(load_model(path.removesuffix("@fast"), device="cpu"), "pq",
                                      net_long_side=480 if fast else None)  # fmt: skip
-    res = measure(procs, (h, w))
+    res = measure(procs, (h, w), a.map)
     print(f"| {w}×{h}, ACES 2.0 pairs | " + " | ".join(EMITTERS) + " |")
     print("| --- |" + " ---: |" * len(EMITTERS))
     for name, r in res.items():
