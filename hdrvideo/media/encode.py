@@ -193,8 +193,8 @@ class HDRWriter:
             raise EncodeError(f"cannot write {self.target}: {short_error(e)}") from None
         if metadata:
             self.container.metadata.update(metadata)
-        if settings.codec == "av1":  # SVT-AV1 prints a 20-line banner and its settings on stderr: errors only
-            os.environ.setdefault("SVT_LOG", "1")  # (read when the encoder opens; the user's value wins)
+        if settings.codec == "av1":  # SVT-AV1's 20-line banner off stderr: errors only (the user's value wins)
+            os.environ.setdefault("SVT_LOG", "1")
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
         cc = stream.codec_context
         cc.width, cc.height = width, height
@@ -214,11 +214,10 @@ class HDRWriter:
             cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec == "hevc" and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
-        if timecode:  # MOV/MP4 write it as a timecode (tmcd) track, Matroska as a tag
-            stream.metadata["timecode"] = timecode
+        if timecode:
+            stream.metadata["timecode"] = timecode  # MOV/MP4: a timecode (tmcd) track; Matroska: a tag
         if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
-            cc.sample_aspect_ratio = sample_aspect
-            stream.sample_aspect_ratio = sample_aspect
+            cc.sample_aspect_ratio = stream.sample_aspect_ratio = sample_aspect
         self.stream = stream
         self.rotation = 0  # display rotation (degrees), applied when the first frame is written
         self._started = False
