@@ -12,10 +12,9 @@ MaxCLL and MaxFALL must be true for the content written, but a one-pass encoder 
 the first frame. We open the encoder with a placeholder equal to the peak (an upper bound: the
 processor never writes more than the peak), measure the real values on every frame as we go,
 and when the file is complete, overwrite the 4 bytes of every content-light-level message in
-the file in place (HEVC SEI payload 144; AV1 metadata OBU of type HDR_CLL). The values are
-rounded up to whole cd/m² and nudged so that no byte is zero, which keeps the message free of
-emulation-prevention bytes and the file's length and structure unchanged. Matroska is written
-without CRC-32 elements so that the patch leaves it valid.
+the file in place (HEVC SEI payload 144; AV1 metadata OBU of type HDR_CLL), rounded up to whole cd/m² and
+nudged so that no byte is zero (no emulation-prevention bytes; length and structure unchanged). Matroska is
+written without CRC-32 elements so that the patch leaves it valid.
 """
 
 from __future__ import annotations
@@ -205,6 +204,7 @@ class HDRWriter:
         cc.color_trc = TRC[settings.transfer]
         cc.colorspace = MATRIX_BT2020_NCL
         cc.color_range = RANGE_LIMITED
+        stream.metadata.update({"timecode": timecode} if timecode else {})  # MOV/MP4: a tmcd track; MKV: a tag
         if settings.threads:
             cc.thread_count = settings.threads
         cc.options = _codec_options(settings)
@@ -214,8 +214,6 @@ class HDRWriter:
             cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec == "hevc" and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
-        if timecode:
-            stream.metadata["timecode"] = timecode  # MOV/MP4: a timecode (tmcd) track; Matroska: a tag
         if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
             cc.sample_aspect_ratio = stream.sample_aspect_ratio = sample_aspect
         self.stream = stream
