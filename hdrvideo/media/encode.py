@@ -13,8 +13,7 @@ the first frame. We open the encoder with a placeholder equal to the peak (an up
 processor never writes more than the peak), measure the real values on every frame as we go,
 and when the file is complete, overwrite the 4 bytes of every content-light-level message in
 the file in place (HEVC SEI payload 144; AV1 metadata OBU of type HDR_CLL), rounded up to whole cd/m² and
-nudged so that no byte is zero (no emulation-prevention bytes; length and structure unchanged). Matroska is
-written without CRC-32 elements so that the patch leaves it valid.
+nudged so that no byte is zero (no emulation-prevention bytes); Matroska is written without CRC-32 elements.
 """
 
 from __future__ import annotations
