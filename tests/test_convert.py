@@ -963,18 +963,7 @@ def test_misleading_outputs_and_options_get_a_clear_line(tmp_path, tiny_weights)
 def test_anamorphic_video_keeps_its_pixel_aspect(tmp_path, tiny_weights, ext):
     """Issue 27, finding 3: 720×576-style video with pixel aspect 16:15 came out with square
     pixels (a 4:3 picture shown at 5:4). The SAR goes into the bitstream and the container."""
-    src = tmp_path / "sar.mp4"
-    with av.open(str(src), "w") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 72, 48, "yuv420p"
-        s.codec_context.sample_aspect_ratio = Fraction(16, 15)
-        for i in range(3):
-            f = av.VideoFrame.from_ndarray(np.full((48, 72, 3), 60 * i, np.uint8), format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    src = _h264_clip(tmp_path / "sar.mp4", 72, 48, lambda s: setattr(s.codec_context, "sample_aspect_ratio", Fraction(16, 15)))
     code, text = run_cli("convert", src, tmp_path / f"o.{ext}", "--weights", tiny_weights, "-q")
     assert code == 0, text
     with av.open(str(tmp_path / f"o.{ext}")) as c:
@@ -1000,18 +989,7 @@ def _tagged(tags: dict, key: str) -> str | None:
 def test_a_timecode_is_kept(tmp_path, tiny_weights, ext):
     """Issue 27, finding 11: a source's timecode track was dropped with no word. MOV/MP4 get a
     timecode (tmcd) track, Matroska a TIMECODE tag."""
-    src = tmp_path / "tc.mov"
-    with av.open(str(src), "w") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.metadata["timecode"] = "01:02:03:04"
-        for i in range(3):
-            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 90, np.uint8), format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    src = _h264_clip(tmp_path / "tc.mov", 64, 48, lambda s: s.metadata.update(timecode="01:02:03:04"))
     code, text = run_cli("convert", src, tmp_path / f"o.{ext}", "--weights", tiny_weights, "-q")
     assert code == 0, text
     with av.open(str(tmp_path / f"o.{ext}")) as c:
@@ -1038,3 +1016,19 @@ def test_alpha_is_dropped_with_a_note(tmp_path, tiny_weights):
     code, text = run_cli("convert", src, tmp_path / "o.mkv", "--weights", tiny_weights)
     assert code == 0, text
     assert "alpha channel: dropped" in text
+
+
+def _h264_clip(path: Path, w: int, h: int, configure) -> Path:
+    """Three H.264 frames written by PyAV, the video stream first given to ``configure``."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        configure(s)
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.full((h, w, 3), 60 * i, np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
