@@ -168,3 +168,21 @@ def saturated_bars(h: int = 64, w: int = 96) -> np.ndarray:
     for x in range(w):
         img[:, x] = cols[(x // 3) % len(cols)]
     return img
+
+
+def ffmpeg_peak_nits(path: Path) -> dict[str, float]:
+    """The brightest channel (cd/m²) the ffmpeg program decodes from a PQ file, for each of
+    swscale's chroma up-samplings: {"neighbor": …, "bilinear": …, "bicubic": …}. The ST 2084
+    EOTF is written out here so that the tests do not lean on the code they check."""
+    import subprocess
+
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+    out = {}
+    for flags in ("neighbor", "bilinear", "bicubic"):
+        raw = subprocess.check_output(
+            ["ffmpeg", "-v", "error", "-i", str(path), "-vf",
+             f"scale=flags={flags}:in_color_matrix=bt2020:in_range=tv", "-f", "rawvideo", "-pix_fmt", "gbrpf32le", "-"]
+        )  # fmt: skip
+        p = max(float(np.frombuffer(raw, np.float32).max()), 0.0) ** (1 / m2)
+        out[flags] = 10000 * (max(p - c1, 0.0) / (c2 - c3 * p)) ** (1 / m1)
+    return out

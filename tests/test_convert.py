@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from hdrvideo import colour as C
 from hdrvideo.cli import main
 from tests.conftest import shared_path
-from tests.media import make_clip, saturated_bars
+from tests.media import ffmpeg_peak_nits, make_clip, saturated_bars
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,10 @@ def test_max_cll_is_true_for_the_content(tmp_path, clip, tiny_weights):
     # the stream's brightest decoded component (swscale's RGB, so allow its few codes of error)
     planes, _ = video_frames(out, "gbrp10le")
     decoded = max(C.pq_eotf(torch.from_numpy(f.astype(np.float64) / 1023)).max().item() for f in planes)
-    assert 0.8 * cl["max_cll"] <= decoded <= 1.1 * cl["max_cll"], (decoded, cl)
+    assert decoded <= cl["max_cll"], (decoded, cl)
+    if shutil.which("ffmpeg"):  # what a decoder shows, nearest chroma included (issue 27 #7): covered, not overstated
+        shown = ffmpeg_peak_nits(out)
+        assert max(shown.values()) <= cl["max_cll"] <= 1.1 * max(shown.values()), (shown, cl)
 
 
 def test_ffprobe_sees_hdr10(tmp_path, clip, tiny_weights):
@@ -667,7 +670,8 @@ def test_encoder_ffmpeg_refuses_a_rotated_input_rather_than_dropping_the_rotatio
 @pytest.mark.parametrize("codec", ["hevc", "av1"])
 def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp_path, monkeypatch, codec):
     """Colour bars expanded far past the peak: the decoded file's R'G'B' (our 4:2:0 up-sampling)
-    stays within the signalled peak up to the codec's own error, and MaxCLL is not above it."""
+    stays within the signalled peak up to the codec's own error, and MaxCLL covers what it shows
+    (issue 27 #7: the codec's ringing is part of what a decoder shows)."""
     import math
 
     import torch
@@ -695,13 +699,17 @@ def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp
     dst = tmp_path / "o.mkv"
     code, text = run_cli("convert", src, dst, "--codec", codec, "--crf", "10" if codec == "hevc" else "10", "-q")
     assert code == 0, text
-    assert describe(dst)["content_light_level"]["max_cll"] <= 1000
+    max_cll = describe(dst)["content_light_level"]["max_cll"]
     planes, _ = video_frames(dst)
     y = torch.from_numpy(planes[0][:64].astype(np.float32))
     uv = torch.from_numpy(planes[0][64:].astype(np.float32)).reshape(2, 32, 48)
     codes = torch.cat((y[None, None], chroma_upsample_420(uv[None])), 1)
     rebuilt = colour.pq_eotf(ycbcr_to_rgb(dequantize(codes, 10, True), "bt2020").clamp(0, 1))
     assert float(rebuilt.max()) <= 1100  # 1,000 cd/m² + the codec's coding error (was up to 2,400)
+    assert float(rebuilt.max()) <= max_cll
+    if shutil.which("ffmpeg"):
+        shown = ffmpeg_peak_nits(dst)
+        assert max(shown.values()) <= max_cll <= 1.1 * max(shown.values()), (shown, max_cll)
 
 
 
@@ -803,7 +811,7 @@ def test_a_late_starting_timeline_starts_at_zero_in_the_output(tmp_path):
         assert abs(starts["video"] - starts["audio"]) < 0.05  # still in sync
 
 
-@pytest.mark.parametrize("codec,ext", [("prores", ".mov"), ("ffv1", ".mkv")])
+@pytest.mark.parametrize("codec,ext", [("prores", ".mkv"), ("ffv1", ".mkv")])
 def test_what_a_codec_does_not_carry_is_said(tmp_path, clip, codec, ext):
     from hdrvideo.commands.convert import convert_video
     from hdrvideo.media.encode import EncoderSettings

@@ -326,10 +326,10 @@ def input_notes(info: VideoInfo, settings: EncoderSettings, out: Path, interlace
     if info.has_alpha:
         notes.append("input has an alpha channel: dropped (HDR10 and HLG video carry none); the picture is "
                      "converted as it stands, not composited over a background")  # fmt: skip
-    if settings.transfer == "pq" and settings.codec not in ("hevc", "av1"):
+    if settings.transfer == "pq" and settings.codec not in ("hevc", "av1") and CONTAINERS[out.suffix.lower()] != "mov":
         notes.append(f"{settings.codec} in {out.suffix}: the file carries the PQ and BT.2020 tags but no mastering "
-                     "display or MaxCLL/MaxFALL metadata (only HEVC and AV1 carry them here, in-band); "
-                     "MaxCLL/MaxFALL above are measured, not stored")  # fmt: skip
+                     "display or MaxCLL/MaxFALL metadata (HEVC and AV1 carry them in-band, .mov in its sample "
+                     "description); MaxCLL/MaxFALL above are measured, not stored")  # fmt: skip
     if interlaced:
         notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
                      "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip

@@ -1,12 +1,6 @@
-"""Writing HDR video with PyAV: codec settings, complete HDR signalling, and true HDR10 light levels.
+"""Writing HDR video with PyAV: the video stream, copied streams, and true HDR10 light levels.
 
-Signalling (see ../shared/notes/hdr-video-facts.md, checked with PyAV 18 / x265 4.2 / SVT-AV1 4.1):
-
-- colour tags (BT.2020 primaries, BT.2020 NCL matrix, limited range, PQ or HLG transfer) are set
-  on the codec context before the first frame is encoded, and on every frame;
-- PQ with libx265: ``hdr10=1`` and the mastering display (BT.2020 primaries, D65, max = peak,
-  min 0.0001 cd/m²) and content light level in ``x265-params``; with SVT-AV1 the same through
-  ``svtav1-params``; HLG: the ARIB STD-B67 transfer and x265's alternative-transfer SEI.
+Codec settings and HDR signalling live in :mod:`.encoder_settings`.
 
 MaxCLL and MaxFALL must be true for the content written, but a one-pass encoder needs them before
 the first frame. We open the encoder with a placeholder equal to the peak (an upper bound: the
@@ -22,7 +16,6 @@ import errno
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,125 +23,31 @@ import av
 import numpy as np
 
 from .decode import short_error
+from .decoded_light import DecodedLight
+from .encoder_settings import (  # noqa: F401 - re-exported: the writer's public names
+    CODECS,
+    CONTAINERS,
+    MATRIX_BT2020_NCL,
+    PIXEL_FORMATS,
+    PRIMARIES_BT2020,
+    RANGE_LIMITED,
+    TRC,
+    EncodeError,
+    EncoderSettings,
+    codec_options,
+)
 from .light_level import cll_placeholder, content_light_level, patch_content_light_level
+from .mov_boxes import add_hdr_boxes, clli_box, mdcv_box
 from .subtitles import add_mov_text, to_mov_text
 
 __all__ = ["EncoderSettings", "HDRWriter", "CONTAINERS", "CODECS", "patch_content_light_level"]
 
-CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
-CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
-_PIX = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
 WRITE_CHECK_S = 1.0
 """How often the writer checks that the output is really being written (seconds)."""
 WRITE_LAG_BYTES = 8 << 20
 """Muxed bytes the file on disk may lag behind by (the muxers' own buffering is far less)."""
 MIN_FREE_BYTES = 1 << 20
 """Free space below which the output's disk counts as full."""
-
-X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")  # fmt: skip
-CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63)}
-_CAN_HOLD = {  # which codecs each container takes
-    "matroska": {"hevc", "av1", "prores", "ffv1"},
-    "mp4": {"hevc", "av1"},
-    "mov": {"hevc", "av1", "prores"},
-    "mpegts": {"hevc", "av1"},
-}
-
-# H.273 code points
-PRIMARIES_BT2020 = 9
-MATRIX_BT2020_NCL = 9
-RANGE_LIMITED = 1
-TRC = {"pq": 16, "hlg": 18}
-
-# BT.2020 primaries and D65 in x265's units of 0.00002 (G, B, R, white point)
-_MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
-_MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
-
-
-class EncodeError(Exception):
-    """The output cannot be written: one clear line for the user."""
-
-
-@dataclass
-class EncoderSettings:
-    """How to encode. crf/preset None take the codec's defaults below (``check_options`` checks
-    them against the codec before any work starts)."""
-
-    codec: str = "hevc"
-    transfer: str = "pq"
-    peak_nits: float = 1000.0
-    crf: int | None = None
-    preset: str | None = None
-    low_latency: bool = False
-    threads: int = 0
-    encoder: str = "pyav"  # or "ffmpeg": a system ffmpeg through ffmpeg-python
-    # False for live network outputs, whose light levels cannot be known or patched afterwards:
-    # MaxCLL/MaxFALL are then signalled as 0, "unknown" (CTA-861.3)
-    light_level_known: bool = True
-
-    def check_options(self) -> None:
-        """``crf`` and ``preset`` for this codec (x265: CRF 0–51 and its named presets; SVT-AV1:
-        CRF 0–63 and presets 0–13; ProRes and FFV1 take neither), or :class:`EncodeError`."""
-        if self.codec not in CODECS:
-            raise EncodeError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
-        if self.crf is not None:
-            if self.codec not in CRF_RANGE:
-                raise EncodeError(f"--crf applies to hevc and av1, not {self.codec}")
-            lo, hi = CRF_RANGE[self.codec]
-            if not lo <= self.crf <= hi:
-                raise EncodeError(f"--crf for {self.codec} must be in {lo}–{hi}, got {self.crf}")
-        if self.preset is not None:
-            if self.codec == "hevc" and self.preset not in X265_PRESETS:
-                raise EncodeError(f"--preset for hevc must be one of {', '.join(X265_PRESETS)}, got {self.preset!r}")
-            if self.codec == "av1" and not (self.preset.isdigit() and 0 <= int(self.preset) <= 13):
-                raise EncodeError(f"--preset for av1 (SVT-AV1) must be 0 … 13, got {self.preset!r}")
-            if self.codec in ("prores", "ffv1"):
-                raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
-
-    def validate(self, container_format: str) -> None:
-        self.check_options()
-        if self.encoder == "pyav" and CODECS[self.codec] not in av.codecs_available:
-            raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
-        if self.codec not in _CAN_HOLD.get(container_format, set()):
-            raise EncodeError(f"{container_format} cannot hold {self.codec}; use .mkv")
-
-
-def _codec_options(s: EncoderSettings) -> dict[str, str]:
-    placeholder = cll_placeholder(s.peak_nits) if s.light_level_known else 0
-    if s.codec == "hevc":
-        params = ["log-level=error", "repeat-headers=1", "colorprim=bt2020", "colormatrix=bt2020nc", "range=limited"]
-        if s.transfer == "pq":
-            params += [
-                "hdr10=1",
-                "hdr10-opt=1",
-                "transfer=smpte2084",
-                f"master-display={_MASTER_XY}L({round(s.peak_nits * 10000)},1)",
-                f"max-cll={placeholder},{placeholder}",
-            ]
-        else:
-            params += ["transfer=arib-std-b67", "atc-sei=18"]
-        if s.low_latency:
-            params += ["bframes=0", "rc-lookahead=0", "frame-threads=1"]
-        opts = {"x265-params": ":".join(params), "crf": str(s.crf if s.crf is not None else 18)}
-        opts["preset"] = s.preset or ("ultrafast" if s.low_latency else "medium")
-        if s.low_latency:
-            opts["tune"] = "zerolatency"
-        return opts
-    if s.codec == "av1":
-        params = []
-        if s.transfer == "pq":
-            params += [
-                f"mastering-display={_MASTER_XY_FLOAT}L({s.peak_nits:g},0.0001)",
-                f"content-light={placeholder},{placeholder}",
-            ]
-        opts = {"crf": str(s.crf if s.crf is not None else 30), "preset": s.preset or ("12" if s.low_latency else "8")}
-        if params:
-            opts["svtav1-params"] = ":".join(params)
-        return opts
-    if s.codec == "prores":
-        return {"profile": "4", "vendor": "apl0"}  # ProRes 4444: 10-bit 4:4:4
-    return {"level": "3", "slices": "4", "slicecrc": "1"}  # FFV1 version 3
 
 
 class HDRWriter:
@@ -196,7 +95,7 @@ class HDRWriter:
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
         cc = stream.codec_context
         cc.width, cc.height = width, height
-        cc.pix_fmt = _PIX[settings.codec]
+        cc.pix_fmt = PIXEL_FORMATS[settings.codec]
         cc.time_base = time_base
         stream.time_base = time_base
         cc.color_primaries = PRIMARIES_BT2020
@@ -206,7 +105,7 @@ class HDRWriter:
         stream.metadata.update({"timecode": timecode} if timecode else {})  # MOV/MP4: a tmcd track; MKV: a tag
         if settings.threads:
             cc.thread_count = settings.threads
-        cc.options = _codec_options(settings)
+        cc.options = codec_options(settings)
         if settings.low_latency:
             # a receiver that joins a live stream waits for the next keyframe (with its parameter
             # sets: repeat-headers): one a second, so default ffplay/VLC probing starts at once
@@ -216,6 +115,9 @@ class HDRWriter:
         if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
             cc.sample_aspect_ratio = stream.sample_aspect_ratio = sample_aspect
         self.stream = stream
+        # PQ light levels are measured again on what a decoder shows (encoder ringing; see decoded_light)
+        measured = settings.transfer == "pq" and settings.codec in ("hevc", "av1") and settings.light_level_known
+        self._decoded = DecodedLight(settings.codec) if measured else None
         self.rotation = 0  # display rotation (degrees), applied when the first frame is written
         self._started = False
         self._early: list[av.Packet] = []
@@ -313,7 +215,7 @@ class HDRWriter:
 
     # -- video -------------------------------------------------------------------------------
     def _frame(self, y: np.ndarray, uv: np.ndarray) -> av.VideoFrame:
-        fmt = _PIX[self.settings.codec]
+        fmt = PIXEL_FORMATS[self.settings.codec]
         frame = av.VideoFrame(self.width, self.height, fmt)
         if fmt == "yuv444p10le":  # ProRes 4444: the 4:2:0 chroma up-sampled as a decoder would
             import torch  # here only: the module loads without torch (start-up checks)
@@ -349,6 +251,8 @@ class HDRWriter:
         # encode; a DTS after the PTS is never valid, and the muxer refuses it
         if packet.pts is not None and packet.dts is not None and packet.dts > packet.pts:
             packet.dts = packet.pts
+        if self._decoded is not None:
+            self._decoded.feed(packet, self.stream.codec_context.extradata)
         self.container.mux(packet)
         self.encoded += 1
         self._bytes += packet.size
@@ -379,6 +283,9 @@ class HDRWriter:
         for index in self._transcoded:
             self.encode_audio(index, None)
         self.container.close()
+        decoded = self._decoded.close() if self._decoded is not None else None
+        if decoded is not None:  # never below what a decoder shows (the processor's own figure is on its input)
+            self.max_cll = max(self.max_cll, decoded)
         if (
             self.settings.transfer == "pq"
             and self.settings.codec in ("hevc", "av1")
@@ -387,9 +294,14 @@ class HDRWriter:
         ):
             placeholder = cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
+        if self.settings.transfer == "pq" and self.settings.light_level_known and self.format == "mov":
+            # QuickTime: in the sample description too (ProRes has no in-band place for them)
+            add_hdr_boxes(self.path, mdcv_box(self.settings.peak_nits) + clli_box(*self.content_light_level()))
 
     def abort(self) -> None:
         """Close without flushing (the file is about to be deleted)."""
+        if self._decoded is not None:
+            self._decoded.stop()
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - best effort on the way out

@@ -24,7 +24,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .encode import _PIX, CODECS, EncodeError, EncoderSettings, _codec_options
+from .decoded_light import file_peak_nits
+from .encoder_settings import CODECS, PIXEL_FORMATS, EncodeError, EncoderSettings, codec_options
 from .light_level import cll_placeholder, content_light_level, patch_content_light_level
 
 __all__ = ["FFmpegWriter", "ffmpeg_has_encoder"]
@@ -82,7 +83,7 @@ class FFmpegWriter:
         self._source = source
         self._proc: subprocess.Popen | None = None
         self._stderr: list[bytes] = []
-        opts = dict(_codec_options(settings))
+        opts = dict(codec_options(settings))
         out_opts: dict[str, str] = {
             "vcodec": encoder,
             "pix_fmt": "yuv420p10le",
@@ -102,7 +103,7 @@ class FFmpegWriter:
         self._metadata = [f"{k}={v}" for k, v in (metadata or {}).items()]
         self._ffmpeg, self._exe, self._out_opts = ffmpeg, exe, out_opts
         self._pipe_input = ffmpeg.input(
-            "pipe:", format="rawvideo", pix_fmt=_PIX[settings.codec], s=f"{width}x{height}", framerate=str(self.rate)
+            "pipe:", format="rawvideo", pix_fmt=PIXEL_FORMATS[settings.codec], s=f"{width}x{height}", framerate=str(self.rate)
         )
 
     # -- streams copied by ffmpeg from the input ------------------------------------------------
@@ -210,7 +211,9 @@ class FFmpegWriter:
             pass
         if self._proc.wait() != 0:
             raise EncodeError(f"ffmpeg failed: {self._failure()}")
-        if self.settings.transfer == "pq":
+        if self.settings.transfer == "pq":  # HEVC or AV1: in-band messages
+            shown = file_peak_nits(self.path)  # what a decoder shows, the encoder's ringing included
+            self.max_cll = max(self.max_cll, shown or 0.0)
             placeholder = cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
 

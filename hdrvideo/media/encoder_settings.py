@@ -1,0 +1,127 @@
+"""How an HDR video stream is encoded: containers, codecs, their options and complete HDR signalling.
+
+Signalling (see ../shared/notes/hdr-video-facts.md, checked with PyAV 18 / x265 4.2 / SVT-AV1 4.1):
+PQ with libx265 sets ``hdr10=1``, the mastering display (BT.2020 primaries, D65, max = peak,
+min 0.0001 cd/m², SMPTE ST 2086) and the content light level (CTA-861.3) in ``x265-params``;
+SVT-AV1 the same through ``svtav1-params``; HLG sets the ARIB STD-B67 transfer and x265's
+alternative-transfer SEI. Colour tags use the H.273 code points below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+
+from .light_level import cll_placeholder
+
+__all__ = ["CODECS", "CONTAINERS", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
+
+CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
+CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
+PIXEL_FORMATS = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
+X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # fmt: skip
+CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63)}
+_CAN_HOLD = {  # which codecs each container takes
+    "matroska": {"hevc", "av1", "prores", "ffv1"},
+    "mp4": {"hevc", "av1"},
+    "mov": {"hevc", "prores"},  # FFmpeg's QuickTime muxer refuses AV1 (it writes it in .mp4 only)
+    "mpegts": {"hevc", "av1"},
+}
+
+# H.273 code points
+PRIMARIES_BT2020 = 9
+MATRIX_BT2020_NCL = 9
+RANGE_LIMITED = 1
+TRC = {"pq": 16, "hlg": 18}
+
+# BT.2020 primaries and D65 in x265's units of 0.00002 (G, B, R, white point)
+MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
+MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
+
+
+class EncodeError(Exception):
+    """The output cannot be written: one clear line for the user."""
+
+
+@dataclass
+class EncoderSettings:
+    """How to encode. crf/preset None take the codec's defaults below (``check_options`` checks
+    them against the codec before any work starts)."""
+
+    codec: str = "hevc"
+    transfer: str = "pq"
+    peak_nits: float = 1000.0
+    crf: int | None = None
+    preset: str | None = None
+    low_latency: bool = False
+    threads: int = 0
+    encoder: str = "pyav"  # or "ffmpeg": a system ffmpeg through ffmpeg-python
+    # False for live network outputs, whose light levels cannot be known or patched afterwards:
+    # MaxCLL/MaxFALL are then signalled as 0, "unknown" (CTA-861.3)
+    light_level_known: bool = True
+
+    def check_options(self) -> None:
+        """``crf`` and ``preset`` for this codec (x265: CRF 0–51 and its named presets; SVT-AV1:
+        CRF 0–63 and presets 0–13; ProRes and FFV1 take neither), or :class:`EncodeError`."""
+        if self.codec not in CODECS:
+            raise EncodeError(f"unknown codec {self.codec!r}; choose from {', '.join(CODECS)}")
+        if self.crf is not None:
+            if self.codec not in CRF_RANGE:
+                raise EncodeError(f"--crf applies to hevc and av1, not {self.codec}")
+            lo, hi = CRF_RANGE[self.codec]
+            if not lo <= self.crf <= hi:
+                raise EncodeError(f"--crf for {self.codec} must be in {lo}–{hi}, got {self.crf}")
+        if self.preset is not None:
+            if self.codec == "hevc" and self.preset not in X265_PRESETS:
+                raise EncodeError(f"--preset for hevc must be one of {', '.join(X265_PRESETS)}, got {self.preset!r}")
+            if self.codec == "av1" and not (self.preset.isdigit() and 0 <= int(self.preset) <= 13):
+                raise EncodeError(f"--preset for av1 (SVT-AV1) must be 0 … 13, got {self.preset!r}")
+            if self.codec in ("prores", "ffv1"):
+                raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
+
+    def validate(self, container_format: str) -> None:
+        self.check_options()
+        if self.encoder == "pyav" and CODECS[self.codec] not in av.codecs_available:
+            raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
+        if self.codec not in _CAN_HOLD.get(container_format, set()):
+            holders = [ext for ext, f in CONTAINERS.items() if self.codec in _CAN_HOLD.get(f, set())]
+            raise EncodeError(f"{container_format} cannot hold {self.codec}; use {' or '.join(holders)}")
+
+
+def codec_options(s: EncoderSettings) -> dict[str, str]:
+    placeholder = cll_placeholder(s.peak_nits) if s.light_level_known else 0
+    if s.codec == "hevc":
+        params = ["log-level=error", "repeat-headers=1", "colorprim=bt2020", "colormatrix=bt2020nc", "range=limited"]
+        if s.transfer == "pq":
+            params += [
+                "hdr10=1",
+                "hdr10-opt=1",
+                "transfer=smpte2084",
+                f"master-display={MASTER_XY}L({round(s.peak_nits * 10000)},1)",
+                f"max-cll={placeholder},{placeholder}",
+            ]
+        else:
+            params += ["transfer=arib-std-b67", "atc-sei=18"]
+        if s.low_latency:
+            params += ["bframes=0", "rc-lookahead=0", "frame-threads=1"]
+        opts = {"x265-params": ":".join(params), "crf": str(s.crf if s.crf is not None else 18)}
+        opts["preset"] = s.preset or ("ultrafast" if s.low_latency else "medium")
+        if s.low_latency:
+            opts["tune"] = "zerolatency"
+        return opts
+    if s.codec == "av1":
+        params = []
+        if s.transfer == "pq":
+            params += [
+                f"mastering-display={MASTER_XY_FLOAT}L({s.peak_nits:g},0.0001)",
+                f"content-light={placeholder},{placeholder}",
+            ]
+        opts = {"crf": str(s.crf if s.crf is not None else 30), "preset": s.preset or ("12" if s.low_latency else "8")}
+        if params:
+            opts["svtav1-params"] = ":".join(params)
+        return opts
+    if s.codec == "prores":
+        return {"profile": "4", "vendor": "apl0"}  # ProRes 4444: 10-bit 4:4:4
+    return {"level": "3", "slices": "4", "slicecrc": "1"}  # FFV1 version 3
