@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .commands.ui import UserError, conversion_options, say
+from .media.encoder_settings import PIPE_FORMATS
 
 __all__ = ["main", "train_command", "UserError"]
 
@@ -80,19 +81,20 @@ def main() -> None:
 @conversion_options()
 @click.option("--preview", type=PATH, help="Also write a PNG: SDR input | HDR tone-mapped for SDR screens | stops raised.")
 @click.option("--preview-frame", type=click.IntRange(0), help="Frame for --preview (default: the middle one).")
+@click.option("-f", "--format", "pipe_format", type=click.Choice(PIPE_FORMATS), default="matroska", show_default=True,
+              help="Container of OUTPUT '-' (standard output; MaxCLL/MaxFALL signalled as unknown).")
 @click.option("-y", "--overwrite", is_flag=True, help="Overwrite an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def convert(input, output, settings, preview, preview_frame, overwrite, quiet):
-    """Convert an SDR video INPUT to an HDR video OUTPUT (.mkv, .mp4 or .mov).
+def convert(input, output, settings, preview, preview_frame, pipe_format, overwrite, quiet):
+    """Convert an SDR video INPUT to an HDR video OUTPUT (.mkv, .mp4 or .mov; '-': a pipe).
 
-    Image mode: an SDR image (or a folder of them) to linear HDR (.exr or .hdr; a folder of .exr),
-    or to an HDR photo viewers show: Ultra HDR JPEG (.jpg: the SDR photo with our gain map) or
-    10-bit AVIF (.avif, PQ or HLG).
+    Image mode: an SDR image (or a folder of them) to linear HDR (.exr, .hdr) or an HDR photo
+    viewers show: Ultra HDR JPEG (.jpg: the SDR photo with our gain map) or AVIF (.avif, 10-bit).
     """
     from .commands import terminal
 
     terminal.convert(input, output, settings, preview=preview, preview_frame=preview_frame, overwrite=overwrite,
-                     quiet=quiet)  # fmt: skip
+                     quiet=quiet, pipe_format=pipe_format)  # fmt: skip
 
 
 @main.command()

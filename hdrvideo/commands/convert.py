@@ -12,6 +12,7 @@ temporary file beside the target and renamed only when complete; an interruption
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..media.decode import InputError, VideoInfo, frame_to_rgb, open_input, probe
+from ..media.decode import PIPE, InputError, VideoInfo, frame_to_rgb, open_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
@@ -99,20 +100,28 @@ def convert_video(
     progress: Callable[[int, int], None] | None = None,
     on_info: Callable[[VideoInfo], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    pipe_format: str = "matroska",
+    opened: av.container.InputContainer | None = None,
 ) -> ConvertResult:
-    """Convert one SDR video file to HDR. ``progress(done, total)`` is called after each batch."""
+    """Convert one SDR video file to HDR. ``progress(done, total)`` is called after each batch.
+
+    ``inp`` or ``out`` may be ``-``: standard input (any stream FFmpeg can probe: NUT, Matroska,
+    MPEG-TS …) or standard output, written as ``pipe_format`` (:data:`PIPE_FORMATS`; MaxCLL and
+    MaxFALL are then signalled as unknown, 0: a pipe cannot be patched afterwards). ``opened``:
+    the input's container, already opened (standard input cannot be opened twice)."""
     inp, out = Path(inp), Path(out)
-    container = open_input(inp)
+    container = opened if opened is not None else open_input(inp)
     try:
         info = probe(container, inp)
         check_job_info(inp, out, info, overwrite, force)
         if on_info is not None:
             on_info(info)
-        tmp = temporary_path(out)
+        tmp = temporary_path(out) if str(out) != PIPE else None
         try:
-            return _run(container, info, out, tmp, processor, settings, batch_size, progress, on_phase)
+            return _run(container, info, out, tmp, processor, settings, batch_size, progress, on_phase, pipe_format)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise
     finally:
         container.close()
@@ -122,18 +131,19 @@ def _run(
     container: av.container.InputContainer,
     info: VideoInfo,
     out: Path,
-    tmp: Path,
+    tmp: Path | None,
     processor: FrameProcessor,
     settings: EncoderSettings,
     batch_size: int,
     progress: Callable[[int, int], None] | None,
     on_phase: Callable[[str], None] | None = None,
+    pipe_format: str = "matroska",
 ) -> ConvertResult:
     t0 = time.perf_counter()
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
     width, height = info.padded_size
-    writer = _open_writer(container, info, out, tmp, settings)
+    writer = _open_writer(container, info, out, tmp, settings, pipe_format)
     streams = _carry_streams(container, vstream, writer, out)
     copy_streams, transcoded, notes = streams.carried, streams.transcoded, streams.notes
     _copy_chapters(container, writer)
@@ -250,8 +260,10 @@ def _run(
     if state["written"] == 0:
         writer.abort()
         raise ConvertError(f"no frame could be decoded from {info.path}")
-    os.replace(tmp, out)
-    cll, fall = writer.content_light_level() if settings.transfer == "pq" else (0, 0)
+    if tmp is not None:
+        os.replace(tmp, out)
+    pq_known = settings.transfer == "pq" and settings.light_level_known
+    cll, fall = writer.content_light_level() if pq_known else (0, 0)
     expected, lost = lost_frames(info, state)
     notes += input_notes(info, settings, out, bool(state["interlaced"])) + processor.notes
     return ConvertResult(
@@ -260,7 +272,7 @@ def _run(
         expected_frames=expected,
         lost_frames=lost,
         seconds=time.perf_counter() - t0,
-        size_bytes=out.stat().st_size,
+        size_bytes=out.stat().st_size if tmp is not None else writer.bytes_written,
         max_cll=cll,
         max_fall=fall,
         copied_streams=streams.copied,
@@ -269,11 +281,19 @@ def _run(
     )
 
 
-def _open_writer(container, info: VideoInfo, out: Path, tmp: Path, settings: EncoderSettings):
+def _open_writer(container, info: VideoInfo, out: Path, tmp: Path | None, settings: EncoderSettings,
+                 pipe_format: str = "matroska"):  # fmt: skip
     """The writer of the output (PyAV's, or a system ffmpeg's), with the input's title, comment,
-    language and timecode, at the padded frame size and the input's pixel aspect."""
+    language and timecode, at the padded frame size and the input's pixel aspect. ``tmp`` None:
+    standard output, as ``pipe_format``, light levels unknown (nothing can be patched)."""
     width, height = info.padded_size
-    fmt = CONTAINERS[out.suffix.lower()]
+    if tmp is None:
+        if settings.encoder == "ffmpeg":
+            raise ConvertError("--encoder ffmpeg writes files only; write to standard output with PyAV's encoders")
+        settings.light_level_known = False
+        tmp, fmt = Path("pipe:1"), pipe_format
+    else:
+        fmt = CONTAINERS[out.suffix.lower()]
     meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
     if settings.encoder == "ffmpeg":
         settings.validate(fmt)
@@ -371,6 +391,8 @@ def _user_error(e: BaseException) -> Exception:
     if isinstance(e, (ConvertError, InputError, EncodeError)):
         return e
     if isinstance(e, OSError):
+        if e.errno == errno.EPIPE:
+            return ConvertError("the output pipe was closed by its reader (broken pipe); output incomplete")
         return ConvertError(f"cannot write output: {e.strerror or e}")
     if isinstance(e, av.error.FFmpegError):
         return ConvertError(f"media error: {str(e).splitlines()[0]}")

@@ -58,11 +58,13 @@ def temporary_path(output: Path) -> Path:
 
 
 def _check_output(inp: Path, out: Path, overwrite: bool) -> None:
+    if str(out) == "-":  # standard output: its container is --format's
+        return
     if out.is_dir():
         raise ConvertError(f"output is a folder: {out} (name the file, e.g. {out / (inp.stem + '_hdr.mkv')})")
     if out.suffix.lower() not in CONTAINERS:
         raise ConvertError(f"unknown output container {out.suffix or '(none)'!r}; use {', '.join(CONTAINERS)}")
-    if out.resolve() == inp.resolve():
+    if str(inp) != "-" and out.resolve() == inp.resolve():
         raise ConvertError("output would overwrite the input; choose another name")
     if out.exists() and not overwrite:
         raise ConvertError(f"output exists: {out} (use -y to overwrite)")

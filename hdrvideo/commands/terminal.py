@@ -29,12 +29,13 @@ def _processor(settings: ConversionSettings, quiet: bool, **kw):
 
 def convert(
     input: Path, output: Path, settings: ConversionSettings, *, preview: Path | None, preview_frame: int | None,
-    overwrite: bool, quiet: bool,
+    overwrite: bool, quiet: bool, pipe_format: str = "matroska",
 ) -> None:  # fmt: skip
-    """``hdrvideo convert``: a video (threads, progress bar, summary), or stills (image mode)."""
-    from ..media.decode import InputError
+    """``hdrvideo convert``: a video (threads, progress bar, summary), or stills (image mode).
+    ``-`` as input or output: standard input, or standard output as ``pipe_format``."""
+    from ..media.decode import PIPE, InputError, open_input, probe
     from ..media.encode import EncodeError
-    from .jobs import HDR_OUTPUTS, IMAGE_INPUTS, ConvertError, check_job
+    from .jobs import HDR_OUTPUTS, IMAGE_INPUTS, ConvertError, check_job, check_job_info
 
     image_mode = (
         input.suffix.lower() in IMAGE_INPUTS
@@ -66,14 +67,28 @@ def convert(
             if not quiet:
                 click.echo(f"wrote preview {preview}", err=True)
         return
+    opened = None  # standard input is opened once, here, and read by the conversion
     try:  # bad input or output: one line at once, before torch and the model are loaded
-        info = check_job(input, output, overwrite, settings.force)
+        if str(input) == PIPE:
+            if preview is not None:
+                raise ConvertError("--preview reads the input a second time: not possible from standard input")
+            opened = open_input(input)
+            info = probe(opened, input)
+            check_job_info(input, output, info, overwrite, settings.force)
+        else:
+            info = check_job(input, output, overwrite, settings.force)
+        if str(output) == PIPE and sys.stdout.isatty():
+            raise ConvertError("standard output is a terminal: pipe it into a player or file (… - | mpv -)")
     except (ConvertError, InputError) as e:
+        if opened is not None:
+            opened.close()
         raise UserError(str(e)) from None
     if preview_frame is not None and info.frames and info.frames_exact and preview_frame >= info.frames:
         raise UserError(f"--preview-frame {preview_frame}: {input.name} has {info.frames} frames (0 to {info.frames - 1})")
 
     from .convert import convert_video
+
+    in_name = "standard input" if str(input) == PIPE else input.name
 
     processor = _processor(settings, quiet)
     bar = None
@@ -84,7 +99,7 @@ def convert(
             return
         from tqdm import tqdm
 
-        bar = tqdm(total=info.frames or None, unit="frame", desc=input.name, dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=info.frames or None, unit="frame", desc=in_name, dynamic_ncols=True, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
@@ -92,7 +107,7 @@ def convert(
 
     def on_phase(phase: str) -> None:  # "encode": the encoder finishes the frames it still holds
         if bar is not None:
-            bar.set_description(f"{input.name}: encoding the last frames")
+            bar.set_description(f"{in_name}: encoding the last frames")
             bar.reset(total=bar.n or None)
 
     # SIGTERM behaves like Ctrl-C: stop, remove the temporary file, exit
@@ -101,7 +116,7 @@ def convert(
         result = convert_video(input, output, processor, settings.encoder_settings(),
                                batch_size=settings.batch_for(processor.device.type), overwrite=overwrite,
                                force=settings.force, progress=progress, on_info=on_info,
-                               on_phase=on_phase)  # fmt: skip
+                               on_phase=on_phase, pipe_format=pipe_format, opened=opened)  # fmt: skip
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -122,8 +137,10 @@ def convert(
             say(f"warning: {output.suffix} cannot hold {s}; not copied")
         pq = settings.transfer == "pq"
         light = f", MaxCLL {result.max_cll} cd/m², MaxFALL {result.max_fall} cd/m²" if pq else ""
+        if pq and str(output) == PIPE:
+            light = ", MaxCLL/MaxFALL signalled as unknown (a pipe cannot be patched afterwards)"
         click.echo(
-            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
+            f"wrote {'standard output' if str(output) == PIPE else result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} fps), "
             f"{result.size_bytes / 1e6:.1f} MB{light}",
             err=True,
         )

@@ -9,6 +9,7 @@ or column (4:2:0 output needs even sizes).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -74,8 +75,21 @@ def _check_path(path: Path) -> None:
         raise InputError(f"input is empty (0 bytes): {path}")
 
 
+PIPE = "-"
+"""The name of standard input or output, as ffmpeg takes it."""
+
+
 def open_input(path: str | Path) -> av.container.InputContainer:
-    """Open a media file for reading, or raise :class:`InputError` with a one-line reason."""
+    """Open a media file (or ``-``: a stream piped into standard input, e.g. from ``ffmpeg -f nut -``)
+    for reading, or raise :class:`InputError` with a one-line reason."""
+    if str(path) == PIPE:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InputError("no input on standard input: pipe a stream into it "
+                             "(e.g. ffmpeg -i in.mp4 -f nut - | hdrvideo convert - out.mkv)")  # fmt: skip
+        try:
+            return av.open("pipe:0", metadata_errors="ignore")
+        except (av.error.FFmpegError, OSError) as e:
+            raise InputError(f"not a readable media stream on standard input ({short_error(e)})") from None
     path = Path(path)
     _check_path(path)
     try:

@@ -79,11 +79,14 @@ class HDRWriter:
         self.format = fmt
         self.settings = settings
         self.width, self.height = width, height
+        self.target = str(path)  # a file, a network URL (stream) or pipe:1 (standard output)
+        self.local = "://" not in self.target and not self.target.startswith("pipe:")
         options = {"write_crc32": "0"} if fmt == "matroska" else {}
-        if fmt == "mp4":
-            options["movflags"] = "+faststart" if not settings.low_latency else "+frag_keyframe+empty_moov"
+        if fmt in ("mp4", "mov") and (settings.low_latency or not self.local):  # nothing to seek back into
+            options["movflags"] = "+frag_keyframe+empty_moov"
+        elif fmt == "mp4":
+            options["movflags"] = "+faststart"
         options.update(container_options or {})
-        self.target = str(path)  # a file, or a network URL (stream)
         try:
             self.container = av.open(self.target, "w", format=fmt, options=options)
         except (av.error.FFmpegError, OSError) as e:
@@ -256,7 +259,7 @@ class HDRWriter:
         self.container.mux(packet)
         self.encoded += 1
         self._bytes += packet.size
-        if time.monotonic() - self._checked > WRITE_CHECK_S:
+        if self.local and time.monotonic() - self._checked > WRITE_CHECK_S:
             self._check_writing()
 
     def _check_writing(self) -> None:
@@ -290,11 +293,12 @@ class HDRWriter:
             self.settings.transfer == "pq"
             and self.settings.codec in ("hevc", "av1")
             and self.settings.light_level_known
+            and self.local
             and self.path.is_file()
         ):
             placeholder = cll_placeholder(self.settings.peak_nits)
             patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
-        if self.settings.transfer == "pq" and self.settings.light_level_known and self.format == "mov":
+        if self.settings.transfer == "pq" and self.settings.light_level_known and self.local and self.format == "mov":
             # QuickTime: in the sample description too (ProRes has no in-band place for them)
             add_hdr_boxes(self.path, mdcv_box(self.settings.peak_nits) + clli_box(*self.content_light_level()))
 
@@ -306,6 +310,11 @@ class HDRWriter:
             self.container.close()
         except Exception:  # noqa: BLE001 - best effort on the way out
             pass
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of video handed to the muxer (a pipe's size; containers add a little)."""
+        return self._bytes
 
     def content_light_level(self) -> tuple[int, int]:
         """(MaxCLL, MaxFALL) as written: measured maxima rounded up, never below the content."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import av
-
 from .light_level import cll_placeholder
 
-__all__ = ["CODECS", "CONTAINERS", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
+__all__ = ["CODECS", "CONTAINERS", "PIPE_FORMATS", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
 
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
+PIPE_FORMATS = ("matroska", "nut", "mpegts", "mp4")
+"""Containers for a piped output (``convert IN -``): streamable, written front to back."""
 CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
 PIXEL_FORMATS = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
@@ -28,6 +28,7 @@ _CAN_HOLD = {  # which codecs each container takes
     "mp4": {"hevc", "av1"},
     "mov": {"hevc", "prores"},  # FFmpeg's QuickTime muxer refuses AV1 (it writes it in .mp4 only)
     "mpegts": {"hevc", "av1"},
+    "nut": {"hevc", "av1", "prores", "ffv1"},  # pipes only (``--format nut``)
 }
 
 # H.273 code points
@@ -82,6 +83,8 @@ class EncoderSettings:
                 raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
 
     def validate(self, container_format: str) -> None:
+        import av  # here only: the CLI loads this module at start-up
+
         self.check_options()
         if self.encoder == "pyav" and CODECS[self.codec] not in av.codecs_available:
             raise EncodeError(f"this PyAV build has no {CODECS[self.codec]} encoder (try --encoder ffmpeg)")
