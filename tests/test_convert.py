@@ -383,6 +383,8 @@ def test_full_disk(tmp_path, tiny_weights):
     )
     _, err = p.communicate(timeout=120)
     _assert_clean_failure(p.returncode, err, tmp_path, "cannot write output")
+    # said as soon as the encoder's packets pass the limit, not when the file is closed (issue 27 #11)
+    assert "reached the file-size limit (ulimit -f) of 20000 bytes" in err, err
     assert not (tmp_path / "o.mkv").exists()
 
 

@@ -50,6 +50,18 @@ MIN_FREE_BYTES = 1 << 20
 """Free space below which the output's disk counts as full."""
 
 
+def _file_size_limit() -> int | None:
+    """The process's file-size limit in bytes (``ulimit -f``), None where there is none: FFmpeg
+    would find it only when the file is closed, and the muxer's buffering hides it until then."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
 class HDRWriter:
     """An output file: one HDR video stream plus streams copied from the input.
 
@@ -130,6 +142,7 @@ class HDRWriter:
         self.encoded = 0  # video packets muxed: frames the encoder has finished
         self._bytes = 0  # bytes of video packets handed to the muxer
         self._checked = time.monotonic()
+        self._size_limit = _file_size_limit()
         self._copied: dict[int, av.stream.Stream] = {}
         self._transcoded: dict[int, tuple[av.audio.AudioStream, av.AudioResampler]] = {}
         self._subtitles: dict[int, tuple[av.subtitles.stream.SubtitleStream, av.stream.Stream]] = {}
@@ -259,6 +272,8 @@ class HDRWriter:
         self.container.mux(packet)
         self.encoded += 1
         self._bytes += packet.size
+        if self.local and self._size_limit is not None and self._bytes > self._size_limit:
+            raise OSError(errno.EFBIG, f"{self.path.name} reached the file-size limit (ulimit -f) of {self._size_limit} bytes")
         if self.local and time.monotonic() - self._checked > WRITE_CHECK_S:
             self._check_writing()
 
