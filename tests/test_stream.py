@@ -5,6 +5,7 @@ camera path as far as it goes without a camera."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from hdrvideo.cli import main
@@ -372,3 +374,69 @@ def test_network_on_every_kth_frame(tiny_model, monkeypatch):
     note = choose_net_every(proc, 128, 72, fps=100_000.0)
     assert proc.net_every == MAX_NET_EVERY and f"every {MAX_NET_EVERY}th frame" in note
     assert choose_net_every(FrameProcessor(None), 128, 72, fps=100_000.0) is None
+
+
+def test_first_frame_within_two_seconds_on_a_cold_kernel_cache(tiny_model, tmp_path, monkeypatch):
+    """Issue 27 #9: with nothing compiled in the cache, the stream runs the eager code from its
+    first frame (compiling every graph first took 35 s at 720p) and says that the kernels are
+    being compiled ahead for the next stream."""
+    from hdrvideo.pipeline import compiled
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cold"))
+    if compiled.compiler_missing(torch.device("cpu")):
+        pytest.skip("no C++ compiler: nothing is compiled, so nothing to wait for")
+    proc = FrameProcessor(tiny_model, "pq", 1000.0, net_long_side=160, compile=True,
+                          temporal=TemporalFilter(TemporalConfig()))  # fmt: skip
+    asked: list[tuple[int, int, bool]] = []
+
+    def ahead(width: int, height: int, keep_signal: bool) -> str:
+        asked.append((width, height, keep_signal))
+        return "compiled ahead for the next stream"
+
+    first: list[float] = []
+    t0 = time.monotonic()
+    opts = StreamOptions(input=live("640x360"), input_format="lavfi", output=str(tmp_path / "o.mkv"), duration=3.0)
+    r = run_stream(opts, proc, EncoderSettings(), compile_ahead=ahead,
+                   on_status=lambda rep: first or (rep.processed and first.append(time.monotonic() - t0)))  # fmt: skip
+    assert asked == [(640, 360, False)] and "compiled ahead for the next stream" in r.notes
+    assert not r.failed and r.processed > 5
+    assert first and first[0] < 2.0, first
+    assert not compiled.Compiled.hold  # the next conversion in this process compiles as usual
+
+
+def test_compile_ahead_keys_and_child(tmp_path, monkeypatch):
+    """The marker names the settings that shape the graphs and the frame size, nothing else; the
+    child runs this module at the lowest priority."""
+    from hdrvideo.pipeline import prewarm
+    from hdrvideo.pipeline.compiled import warm_marker
+    from hdrvideo.pipeline.settings import ConversionSettings
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
+    s = ConversionSettings(quality="fast", device="cpu")
+    key = prewarm.settings_key(s, 1280, 720, False)
+    assert key.startswith("1280x720-")
+    assert key == prewarm.settings_key(ConversionSettings(quality="fast", device="cpu", crf=30, codec="av1"), 1280, 720,
+                                       False)  # fmt: skip
+    for other in (ConversionSettings(quality="full", device="cpu"), ConversionSettings(quality="fast", device="cpu",
+                                                                                         peak_nits=600)):  # fmt: skip
+        assert prewarm.settings_key(other, 1280, 720, False) != key
+    assert prewarm.settings_key(s, 640, 360, False) != key and prewarm.settings_key(s, 1280, 720, True) != key
+    assert not prewarm.is_warm(s, 1280, 720, False)
+    warm_marker(key).parent.mkdir(parents=True)
+    warm_marker(key).write_text("{}")
+    assert prewarm.is_warm(s, 1280, 720, False)
+
+    seen = {}
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, args, **kw):
+            seen["args"], seen["kw"] = args, kw
+
+    monkeypatch.setattr(prewarm.subprocess, "Popen", FakePopen)
+    prewarm.start(s, 640, 360, True)
+    assert seen["args"][1:3] == ["-m", "hdrvideo.pipeline.prewarm"]
+    job = json.loads(seen["args"][3])
+    assert (job["width"], job["height"], job["keep_signal"], job["settings"]["quality"]) == (640, 360, True, "fast")
+    assert seen["kw"]["stdout"] == subprocess.DEVNULL and seen["kw"]["preexec_fn"] is not None

@@ -33,6 +33,7 @@ import torch
 
 from ..media.decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from ..pipeline.compiled import Compiled
 from ..pipeline.processor import FrameProcessor
 from .capture import (  # noqa: F401 - re-exported: the stream's options and errors are its API
     LatestFrames,
@@ -136,13 +137,16 @@ def run_stream(
     on_frame: Callable[[np.ndarray, object], None] | None = None,
     on_status: Callable[[StreamReport], None] | None = None,
     on_start: Callable[[VideoInfo], None] | None = None,
+    compile_ahead: Callable[[int, int, bool], str | None] | None = None,
 ) -> StreamReport:
     """Capture, process and write until the source ends, ``opts.duration`` passes, ``stop`` is set
     (SIGINT/SIGTERM), or the source or the output is lost. Returns the report; raises
     :class:`StreamError` only when the stream cannot start.
 
     on_frame(rgb, batch) is called in this thread after each processed batch (the preview);
-    on_status(report) about twice a second with the counts so far.
+    on_status(report) about twice a second with the counts so far. compile_ahead(width, height,
+    keep_signal) → None where the compiled kernels of this frame size are cached, else a note:
+    the stream then runs the eager code (:mod:`~hdrvideo.pipeline.prewarm`).
     """
     stop = stop or threading.Event()
     target, fmt = output_format(opts.output)
@@ -162,6 +166,9 @@ def run_stream(
         # A live source keeps producing meanwhile and would hand over a burst of stale frames, so
         # it is opened again afterwards where it can be (not a pipe).
         width, height = info.padded_size
+        # compiling takes 35 s at 720p on 2 cores (7 s from the cache): a viewer cannot wait
+        ahead = compile_ahead(width, height, on_frame is not None) if compile_ahead else None
+        Compiled.hold = ahead is not None
         try:
             processor.warm_up(height, width, keep_signal=on_frame is not None)
             rate = float(info.rate or (Fraction(opts.framerate) if opts.framerate else 30))
@@ -178,8 +185,11 @@ def run_stream(
         report = _run(opts, container, info, target, fmt, processor, settings, stop, on_frame, on_status, busy)
         if net_note:
             report.notes.insert(0, net_note)
+        if ahead:
+            report.notes.append(ahead)
         return report
     finally:
+        Compiled.hold = False
         if not any(t.is_alive() for t in busy):  # never free the demuxer under a reading thread
             container.close()
 

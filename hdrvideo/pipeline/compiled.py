@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["Compiled", "compiler_missing", "cache_dir"]
+__all__ = ["Compiled", "compiler_missing", "cache_dir", "warm_marker"]
 
 
 def cache_dir() -> Path:
@@ -69,8 +69,11 @@ class Compiled:
         if missing:
             note(f"not compiled ({missing}): {_name(fn)} runs eagerly")
 
+    hold = False
+    """Class-wide: run every wrapped function eagerly for now (``stream`` on a cold kernel cache)."""
+
     def __call__(self, *args, **kwargs):
-        if not self.usable:
+        if not self.usable or self.hold:
             return self.fn(*args, **kwargs)
         if self._compiled is None:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir()))
@@ -90,3 +93,9 @@ class Compiled:
 def _name(fn: Callable) -> str:
     """What a user calls it: "the network", else "the colour stage" (its functions note as one)."""
     return "the network" if isinstance(fn, torch.nn.Module) else "the colour stage"
+
+
+def warm_marker(key: str) -> Path:
+    """The file that says the kernels of ``key`` (a model, its settings and a frame size) are in
+    the cache: written by :mod:`hdrvideo.pipeline.prewarm` once they all compiled."""
+    return cache_dir() / "warm" / f"{key}.done"
