@@ -18,6 +18,21 @@ def test_bench_json_smoke():
     assert all(d[f"{m}_fps"] > 0 for m in ("null", "fast", "full"))
     assert set(d["stages"]) == {"null", "fast", "full"}
     assert all({"decode_ms", "colour_ms", "network_ms", "encode_ms"} <= set(s) for s in d["stages"].values())
+    # issue 28 #5: the rate without the encoder beside the end-to-end one, and which stage sets the pace
+    assert all(d[f"{m}_processing_fps"] > 0 for m in ("null", "fast", "full"))
+    assert set(d["pace"].values()) <= {"decode", "processing", "encode"} and set(d["pace"]) == set(d["stages"])
+
+
+def test_the_pace_is_the_slowest_stage_and_the_table_shows_both_rates():
+    from hdrvideo.commands.bench import format_bench, pace
+
+    st = {"decode_ms": 3.0, "colour_ms": 10.0, "network_ms": 25.0, "encode_ms": 30.0}
+    assert pace(st) == "processing"  # 35 ms of processor against 30 of encoder
+    assert pace({**st, "encode_ms": 40.0}) == "encode"
+    r = {"size": "1920x1080", "frames": 48, "device": "cpu", "threads": 2, "encoder": "x265", "stages": {"fast": st},
+         "fast_fps": 20.0, "fast_processing_fps": 28.5, "pace": {"fast": "processing"}}  # fmt: skip
+    table = format_bench(r)
+    assert "| fast | 20.00 | 28.50 | 3.0 | 10.0 | 25.0 | 30.0 | processing |" in table
 
 
 def test_bench_rejects_bad_options():

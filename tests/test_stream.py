@@ -270,7 +270,7 @@ def test_outputs_and_bad_arguments(tmp_path):
 
 
 def test_network_outputs_signal_unknown_light_level():
-    from hdrvideo.media.encode import _codec_options
+    from hdrvideo.media.encoder_settings import codec_options as _codec_options
 
     assert "max-cll=0,0" in _codec_options(EncoderSettings(light_level_known=False))["x265-params"]
     assert "max-cll=1000,1000" in _codec_options(EncoderSettings(peak_nits=1000))["x265-params"]

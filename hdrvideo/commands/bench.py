@@ -30,7 +30,7 @@ from ..pipeline.processor import FrameProcessor
 from ..pipeline.settings import ConversionSettings, pick_device
 from .convert import convert_video
 
-__all__ = ["make_bench_clip", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
+__all__ = ["make_bench_clip", "pace", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
 
 MODES = ("null", "fast", "full")
 
@@ -79,6 +79,51 @@ def _process_time(proc: FrameProcessor, frames: list[np.ndarray], batch: int):
     return out, (time.perf_counter() - t) / len(frames)
 
 
+def _processing_fps(path: Path, proc: FrameProcessor, batch: int) -> float:
+    """Frames per second from decode to 10-bit planes in host memory, with no encoder: a reader
+    thread decodes as ``convert``'s does, this thread processes batches and drops the planes."""
+    import queue
+    import threading
+
+    container = open_input(path)
+    info = probe(container, path)
+    frames: queue.Queue = queue.Queue(maxsize=2 * batch)
+
+    def read() -> None:
+        for f in container.decode(container.streams.video[0]):
+            frames.put(frame_to_rgb(f, info))
+        frames.put(None)
+
+    proc.reset()
+    t = time.perf_counter()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    n, pending, done = 0, [], False
+    while not done:
+        item = frames.get()
+        done = item is None
+        if item is not None:
+            pending.append(item)
+        if pending and (done or len(pending) == batch):
+            proc.process(np.stack(pending))
+            n += len(pending)
+            pending.clear()
+    if proc.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    reader.join()
+    container.close()
+    return n / seconds
+
+
+def pace(stages: dict[str, float]) -> str:
+    """Which stage sets the pace: the one with the most milliseconds per frame (the stages run in
+    parallel threads: decode, the processor (colour + network), the encoder)."""
+    work = {"decode": stages["decode_ms"], "processing": stages["colour_ms"] + stages["network_ms"],
+            "encode": stages["encode_ms"]}  # fmt: skip
+    return max(work, key=work.get)
+
+
 def _encode_time(batches, path: Path, settings: EncoderSettings, rate: int) -> float:
     b0 = batches[0]
     h, w = b0.y.shape[1:]
@@ -103,8 +148,10 @@ def run_bench(
 ) -> dict:
     """Run the modes with the conversion ``settings`` (model, device, precision, batch size,
     encoder; the ``quality`` of each mode is the mode's; no temporal stage: the per-frame path);
-    returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps",
-    "stages": {mode: {stage: ms per frame}}, "encoder": …}`` (modes not run are absent)."""
+    returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps", "null_processing_fps",
+    …, "stages": {mode: {stage: ms per frame}}, "pace": {mode: stage}, "encoder": …}`` (modes not
+    run are absent). ``MODE_processing_fps``: decode → processor → planes in host memory, no
+    encoder (:func:`_processing_fps`); ``pace``: the stage with the most time per frame."""
     settings = settings.with_(temporal=False, preset=settings.preset or "ultrafast")
     device = pick_device(settings.device)
     enc = settings.encoder_settings()
@@ -133,13 +180,16 @@ def run_bench(
             r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True)
             fps = r.frames / (time.perf_counter() - t)
             result[f"{mode}_fps"] = round(fps, 3)
+            result[f"{mode}_processing_fps"] = round(_processing_fps(Path(clip), proc, batch), 3)
             result["stages"][mode] = {
                 "decode_ms": round(1000 * decode_ms, 2),
                 "colour_ms": round(1000 * colour_s, 2),
                 "network_ms": 0.0 if mode == "null" else round(1000 * max(0.0, proc_s - colour_s), 2),
                 "encode_ms": round(1000 * enc_s, 2),
             }
-            log(f"{mode}: {fps:.2f} fps end to end; stages {result['stages'][mode]}")
+            result.setdefault("pace", {})[mode] = pace(result["stages"][mode])
+            log(f"{mode}: {fps:.2f} fps end to end, {result[f'{mode}_processing_fps']:.2f} without the encoder; "
+                f"stages {result['stages'][mode]}")
         result["notes"] = sorted({n for p in (colour_proc, proc) for n in p.notes})
         return result
 
@@ -150,13 +200,15 @@ def format_bench(r: dict) -> str:
         f"{r['size']}, {r['frames']} frames, device {r['device']} ({r['threads']} threads), {r['encoder']}, "
         f"compile {r.get('compile', 'off')}",
         "",
-        "| mode | fps end to end | decode ms | colour ms | network ms | encode ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| mode | fps end to end | fps without the encoder | decode ms | colour ms | network ms | encode ms | pace set by |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for mode, st in r["stages"].items():
+        proc_fps = r.get(f"{mode}_processing_fps")
         rows.append(
-            f"| {mode} | {r[f'{mode}_fps']:.2f} | {st['decode_ms']:.1f} | {st['colour_ms']:.1f} | "
-            f"{st['network_ms']:.1f} | {st['encode_ms']:.1f} |"
+            f"| {mode} | {r[f'{mode}_fps']:.2f} | {'—' if proc_fps is None else f'{proc_fps:.2f}'} | "
+            f"{st['decode_ms']:.1f} | {st['colour_ms']:.1f} | {st['network_ms']:.1f} | {st['encode_ms']:.1f} | "
+            f"{r.get('pace', {}).get(mode, pace(st))} |"
         )
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")

@@ -22,9 +22,13 @@ __all__ = ["convert", "stream", "batch"]
 
 def _processor(settings: ConversionSettings, quiet: bool, **kw):
     try:
-        return settings.build_processor(notify=None if quiet else say, **kw)
+        processor = settings.build_processor(notify=None if quiet else say, **kw)
     except SettingsError as e:
         raise UserError(str(e)) from None
+    codec_note = settings.chosen_codec()[1]
+    if codec_note and not quiet:
+        say(f"note: {codec_note}")
+    return processor
 
 
 def convert(

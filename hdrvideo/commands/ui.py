@@ -29,7 +29,7 @@ def conversion_options(live: bool = False):
 
     live: ``stream``'s variant: hevc/av1 only, one frame per batch by default, no look-ahead (it
     is causal), and neither ``--encoder`` nor ``--force``."""
-    codecs = ["hevc", "av1"] if live else ["hevc", "av1", "prores", "ffv1"]
+    codecs = ["hevc", "av1", "hevc_nvenc", "av1_nvenc"] + ([] if live else ["prores", "ffv1"])
     options = [
         click.option("--weights", type=click.Path(path_type=Path),
                      help="ExpandNet weights (.safetensors, or the authors' .pth); default: the shipped model."),
@@ -42,7 +42,8 @@ def conversion_options(live: bool = False):
         click.option("--method", type=click.Choice(["net", "bt2446a", "bt2446c"]), default="net", show_default=True,
                      help="How light is expanded: the network (net), or a broadcast formula alone, ITU-R "
                           "BT.2446-1 Method A or C inverse tone mapping (no network, eager colour path)."),
-        click.option("--codec", type=click.Choice(codecs), default="hevc", show_default=True),
+        click.option("--codec", type=click.Choice(codecs),
+                     help="Default: hevc (x265), or hevc_nvenc on a GPU with NVENC."),
         click.option("--crf", type=int, help="Quality (lower is better): default 18 for hevc, 30 for av1."),
         click.option("--preset", help="Encoder preset (x265: ultrafast … veryslow; SVT-AV1: 0 … 13; stream: "
                                       "ultrafast / 12 and zero latency by default)."),

@@ -30,7 +30,7 @@ _CR_TO_R = 2 * (1 - 0.2627)
 _CB_TO_B = 2 * (1 - 0.0593)
 _CB_TO_G = 2 * 0.0593 * (1 - 0.0593) / 0.6780
 _CR_TO_G = 2 * 0.2627 * (1 - 0.2627) / 0.6780
-_DECODERS = {"hevc": "hevc", "av1": "libdav1d"}
+_DECODERS = {"hevc": "hevc", "av1": "libdav1d", "hevc_nvenc": "hevc", "av1_nvenc": "libdav1d"}
 
 
 def _plane(frame: av.VideoFrame, i: int) -> np.ndarray:

@@ -125,13 +125,13 @@ class HDRWriter:
             # a receiver that joins a live stream waits for the next keyframe (with its parameter
             # sets: repeat-headers): one a second, so default ffplay/VLC probing starts at once
             cc.gop_size = max(1, round(float(rate))) if rate else 30
-        if settings.codec == "hevc" and fmt in ("mp4", "mov"):
+        if settings.codec in ("hevc", "hevc_nvenc") and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
         if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
             cc.sample_aspect_ratio = stream.sample_aspect_ratio = sample_aspect
         self.stream = stream
         # PQ light levels are measured again on what a decoder shows (encoder ringing; see decoded_light)
-        measured = settings.transfer == "pq" and settings.codec in ("hevc", "av1") and settings.light_level_known
+        measured = settings.transfer == "pq" and settings.codec not in ("prores", "ffv1") and settings.light_level_known
         self._decoded = DecodedLight(settings.codec) if measured else None
         self.rotation = 0  # display rotation (degrees), applied when the first frame is written
         self._started = False
@@ -232,7 +232,7 @@ class HDRWriter:
     # -- video -------------------------------------------------------------------------------
     def _frame(self, y: np.ndarray, uv: np.ndarray) -> av.VideoFrame:
         fmt = PIXEL_FORMATS[self.settings.codec]
-        frame = av.VideoFrame(self.width, self.height, fmt)
+        frame = av.VideoFrame(self.width, self.height, "yuv420p10le" if fmt == "p010le" else fmt)
         if fmt == "yuv444p10le":  # ProRes 4444: the 4:2:0 chroma up-sampled as a decoder would
             import torch  # here only: the module loads without torch (start-up checks)
 
@@ -243,6 +243,8 @@ class HDRWriter:
         for plane, data in zip(frame.planes, (y, uv[0], uv[1]), strict=True):
             view = np.frombuffer(plane, dtype=np.uint16).reshape(plane.height, plane.line_size // 2)
             view[:, : plane.width] = data
+        if fmt == "p010le":  # NVENC: chroma interleaved, codes in the high 10 bits (a copy, no arithmetic)
+            frame = frame.reformat(format="p010le")
         frame.color_primaries = PRIMARIES_BT2020
         frame.color_trc = TRC[self.settings.transfer]
         frame.colorspace = MATRIX_BT2020_NCL

@@ -13,22 +13,27 @@ from dataclasses import dataclass
 
 from .light_level import cll_placeholder
 
-__all__ = ["CODECS", "CONTAINERS", "PIPE_FORMATS", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
+__all__ = ["CODECS", "CONTAINERS", "HARDWARE", "PIPE_FORMATS", "hardware_problem", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
 
 CONTAINERS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".ts": "mpegts", ".m2ts": "mpegts"}
 PIPE_FORMATS = ("matroska", "nut", "mpegts", "mp4")
 """Containers for a piped output (``convert IN -``): streamable, written front to back."""
-CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1"}
-PIXEL_FORMATS = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le"}
+CODECS = {"hevc": "libx265", "av1": "libsvtav1", "prores": "prores_ks", "ffv1": "ffv1",
+          "hevc_nvenc": "hevc_nvenc", "av1_nvenc": "av1_nvenc"}  # fmt: skip
+PIXEL_FORMATS = {"hevc": "yuv420p10le", "av1": "yuv420p10le", "prores": "yuv444p10le", "ffv1": "yuv420p10le",
+                 "hevc_nvenc": "p010le", "av1_nvenc": "p010le"}  # fmt: skip
+HARDWARE = ("hevc_nvenc", "av1_nvenc")
+"""NVIDIA's encoders (NVENC): 10-bit P010 input, constant-quality VBR; where no NVENC opens, one line."""
+NVENC_PRESETS = tuple(f"p{i}" for i in range(1, 8))
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")  # fmt: skip
-CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63)}
+CRF_RANGE = {"hevc": (0, 51), "av1": (0, 63), "hevc_nvenc": (0, 51), "av1_nvenc": (0, 63)}
 _CAN_HOLD = {  # which codecs each container takes
-    "matroska": {"hevc", "av1", "prores", "ffv1"},
-    "mp4": {"hevc", "av1"},
-    "mov": {"hevc", "prores"},  # FFmpeg's QuickTime muxer refuses AV1 (it writes it in .mp4 only)
-    "mpegts": {"hevc", "av1"},
-    "nut": {"hevc", "av1", "prores", "ffv1"},  # pipes only (``--format nut``)
+    "matroska": {"hevc", "av1", "prores", "ffv1", *HARDWARE},
+    "mp4": {"hevc", "av1", *HARDWARE},
+    "mov": {"hevc", "prores", "hevc_nvenc"},  # FFmpeg's QuickTime muxer refuses AV1 (it writes it in .mp4 only)
+    "mpegts": {"hevc", "av1", *HARDWARE},
+    "nut": {"hevc", "av1", "prores", "ffv1", *HARDWARE},  # pipes only (``--format nut``)
 }
 
 # H.273 code points
@@ -79,8 +84,16 @@ class EncoderSettings:
                 raise EncodeError(f"--preset for hevc must be one of {', '.join(X265_PRESETS)}, got {self.preset!r}")
             if self.codec == "av1" and not (self.preset.isdigit() and 0 <= int(self.preset) <= 13):
                 raise EncodeError(f"--preset for av1 (SVT-AV1) must be 0 … 13, got {self.preset!r}")
+            if self.codec in HARDWARE and self.preset not in NVENC_PRESETS:
+                raise EncodeError(f"--preset for {self.codec} must be p1 (fastest) … p7 (best), got {self.preset!r}")
             if self.codec in ("prores", "ffv1"):
                 raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
+        if self.codec in HARDWARE and self.encoder == "pyav":
+            problem = hardware_problem(self.codec)
+            if problem is not None:
+                raise EncodeError(f"--codec {self.codec}: no NVENC encoder opens here ({problem}); it needs an "
+                                  "NVIDIA GPU with NVENC and its driver (the H100 and H200 have none): use "
+                                  f"--codec {self.codec.split('_')[0]}")  # fmt: skip
 
     def validate(self, container_format: str) -> None:
         import av  # here only: the CLI loads this module at start-up
@@ -125,6 +138,38 @@ def codec_options(s: EncoderSettings) -> dict[str, str]:
         if params:
             opts["svtav1-params"] = ":".join(params)
         return opts
+    if s.codec in HARDWARE:  # constant quality (VBR with a CQ target), NVIDIA's presets p1 … p7
+        opts = {"preset": s.preset or ("p1" if s.low_latency else "p5"), "tune": "ll" if s.low_latency else "hq",
+                "rc": "vbr", "cq": str(s.crf if s.crf is not None else 21)}  # fmt: skip
+        if s.codec == "hevc_nvenc":
+            opts["profile"] = "main10"
+        if s.low_latency:
+            opts["delay"] = "0"
+        return opts
     if s.codec == "prores":
         return {"profile": "4", "vendor": "apl0"}  # ProRes 4444: 10-bit 4:4:4
     return {"level": "3", "slices": "4", "slicecrc": "1"}  # FFV1 version 3
+
+
+_HARDWARE_PROBLEMS: dict[str, str | None] = {}
+
+
+def hardware_problem(codec: str) -> str | None:
+    """Why ``codec`` (an NVENC encoder) cannot open here, or None when it opens: a 256×256 P010
+    encoder is opened once per process (no NVIDIA driver, a GPU without NVENC, a PyAV without it)."""
+    if codec not in _HARDWARE_PROBLEMS:
+        from fractions import Fraction
+
+        import av  # here only: the CLI loads this module at start-up
+
+        if codec not in av.codecs_available:
+            _HARDWARE_PROBLEMS[codec] = f"this PyAV build has no {codec}"
+        else:
+            try:
+                cc = av.CodecContext.create(codec, "w")
+                cc.width, cc.height, cc.pix_fmt, cc.time_base = 256, 256, "p010le", Fraction(1, 25)
+                cc.open()
+                _HARDWARE_PROBLEMS[codec] = None
+            except (av.error.FFmpegError, OSError, ValueError) as e:
+                _HARDWARE_PROBLEMS[codec] = (getattr(e, "strerror", None) or str(e)).strip().splitlines()[0]
+    return _HARDWARE_PROBLEMS[codec]

@@ -115,7 +115,7 @@ class ConversionSettings:
     batch_size: int | None = None
     temporal: bool = True
     lookahead: int = 4
-    codec: str = "hevc"
+    codec: str | None = "hevc"
     crf: int | None = None
     preset: str | None = None
     encoder: str = "pyav"
@@ -163,9 +163,23 @@ class ConversionSettings:
         batch = self.batch_size or (8 if device_type == "cuda" else 2)
         return max(batch, self.lookahead + 1) if self.temporal and self.lookahead else batch
 
+    def chosen_codec(self) -> tuple[str, str | None]:
+        """The codec, and a note where it was the default's choice on a GPU: ``codec`` None means
+        hevc_nvenc where the device is a GPU whose NVENC opens, else x265 (hevc)."""
+        if self.codec is not None:
+            return self.codec, None
+        if self.encoder != "pyav" or not pick_device(self.device).startswith("cuda"):
+            return "hevc", None
+        from ..media.encoder_settings import hardware_problem
+
+        problem = hardware_problem("hevc_nvenc")
+        if problem is None:
+            return "hevc_nvenc", "a GPU with NVENC: hevc_nvenc encodes (--codec hevc for x265)"
+        return "hevc", f"no NVENC opens on this GPU ({problem}; the H100 and H200 have none): x265 encodes on the CPU"
+
     def encoder_settings(self, **extra) -> EncoderSettings:
         """The encoder part (``extra``: e.g. ``low_latency=True`` for live outputs)."""
-        return EncoderSettings(codec=self.codec, transfer=self.transfer, peak_nits=self.peak_nits, crf=self.crf,
+        return EncoderSettings(codec=self.chosen_codec()[0], transfer=self.transfer, peak_nits=self.peak_nits, crf=self.crf,
                                preset=self.preset, encoder=self.encoder, **extra)  # fmt: skip
 
     def build_processor(
