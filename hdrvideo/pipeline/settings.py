@@ -145,8 +145,8 @@ class ConversionSettings:
             raise SettingsError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if self.device:
             pick_device(self.device)
-        try:
-            self.encoder_settings().check_options()
+        try:  # the default codec's choice needs torch (is there a GPU?): checked as x265 here, before it loads
+            self.with_(codec=self.codec or "hevc").encoder_settings().check_options()
         except EncodeError as e:
             raise SettingsError(str(e)) from None
         return self
