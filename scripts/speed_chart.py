@@ -39,6 +39,8 @@ def main() -> None:
             for mode, stages in run["stages"].items():
                 fps = run.get(f"{mode}_fps", 0.0)
                 label = f"{mode}{' · ' + model if model and mode != 'null' else ''}\n{fps:.1f} fps"
+                if f"{mode}_processing_fps" in run:  # the rate without the encoder, and the stage that sets the pace
+                    label += f" ({run[f'{mode}_processing_fps']:.1f} w/o encoder)\npace: {run['pace'][mode]}"
                 bars.append((label, [stages.get(s, 0.0) for s in STAGES]))
     if not bars:
         raise SystemExit("no bench runs in the files given")
