@@ -332,6 +332,30 @@ def test_validation_logs_and_plot(tiny_data, tmp_path):
     assert (out / "best.safetensors").is_file()
 
 
+def test_ctrl_c_saves_the_model_and_a_checkpoint_that_resumes(tiny_data, tmp_path):
+    """A user who stops training with Ctrl-C keeps the steps done: the step in progress ends,
+    model.safetensors and the checkpoint are written, exit 130; --resume carries on from there."""
+    run = tmp_path / "stopped"
+    p = subprocess.Popen(_train_cmd(tiny_data, run, 100000, ["--ckpt-every", "100000"]), env=_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    while not (run / "log.csv").exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted at step" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    stopped_at = summary["steps"]
+    assert summary["interrupted"] and 0 < stopped_at < 100000
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == stopped_at
+    assert load_model(run / "model.safetensors", device="cpu") is not None
+    r = subprocess.run(_train_cmd(tiny_data, run, stopped_at + 3, ["--resume"]), env=_env(), capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0 and f"resumed {run} at step {stopped_at}" in r.stderr, r.stderr[-2000:]
+
+
 def test_ddp_two_processes_on_cpu(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = _train_cmd(tiny_data, out, 6)[3:]  # drop "python -m hdrvideo"

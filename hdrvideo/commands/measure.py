@@ -84,6 +84,8 @@ def train(*, data, out, widths, init, time_limit, **options) -> None:
         say("interrupted; the last checkpoint stays in --out (continue with --resume)")
         sys.exit(130)
     click.echo(json.dumps(summary))
+    if summary.get("interrupted"):
+        sys.exit(130)
 
 
 def _model_name(p) -> str:

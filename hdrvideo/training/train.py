@@ -130,6 +130,33 @@ def _inputs(
     return signal, reference
 
 
+class _Interrupt:
+    """Ctrl-C (SIGINT) during training: the first one ends the run after the step in progress,
+    which then saves the model and the checkpoint as the time limit does; a second one stops at
+    once. Single-process runs only (DDP ranks would stop at different steps and wait forever)."""
+
+    def __init__(self, active: bool) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self._previous = None
+        if active and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def restore(self) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 def _save_checkpoint(
     path: Path, model: ExpandNet, opt, sched, step: int, cfg: TrainConfig, best: float, avg: WeightAverage
 ) -> None:
@@ -262,71 +289,78 @@ def train(cfg: TrainConfig, log=print) -> dict:
     t_window, samples_window = t0, 0
     step = start
     first_row = True
-    while step < cfg.steps:
-        if cfg.time_limit_min is not None and time.perf_counter() - t0 > cfg.time_limit_min * 60:
-            if main:
-                log(f"time limit reached at step {step}")
-            break
-        gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
-        signal, reference = _inputs(bank, pair_bank, camera, photo_prob, cfg, gen, device)
-        if cfg.curve is not None:  # the network learns what the curve under it leaves
-            reference = reference * torch.exp(-curve_gain(signal, cfg.curve))
-        ones = torch.ones(len(signal), device=device)
-        target = teacher_targets(teacher, signal) if teacher else compute_targets(reference, ones, signal)
-        x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
-        with autocast:
-            if model.recurrent:  # frame t from a fresh state, frame t+1 from t's: what convert does
-                pairs = x.unflatten(0, (-1, 2))
-                first, h = net(pairs[:, 0], state=None, return_state=True)
-                pred = torch.stack((first, net(pairs[:, 1], state=h)), 1).flatten(0, 1).float()
-            else:
-                pred = net(x).float()
-        loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost, cfg.over_weight)
-        tl = temporal_loss(pred.unflatten(0, (-1, 2)), target.unflatten(0, (-1, 2)))
-        total = loss + cfg.temporal_weight * tl
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        avg.update()
-        step += 1
-        samples_window += cfg.batch_size * 2 * world
-        if not main:
-            continue
-        row: dict = {"step": step}
-        if step % 25 == 0 or step == cfg.steps:
-            now = time.perf_counter()
-            row.update(
-                loss=round(loss.item(), 5),
-                temporal=round(tl.item(), 5),
-                lr=sched.get_last_lr()[0],
-                samples_per_s=round(samples_window / (now - t_window), 2),
-            )
-            t_window, samples_window = now, 0
-        if (val or graded) and (step % cfg.val_every == 0 or step == cfg.steps):
-            judged, meta = avg.module.eval(), {"step": str(step)}
-            if val:
-                r = evaluate(judged, val, device)
-                row.update(val_psnr=round(r.psnr, 3), val_psnr_clipped=round(r.psnr_clipped, 3), val_ssim=round(r.ssim, 4))
-                score = r.psnr
-                meta["val_pu21_psnr"] = f"{r.psnr:.3f}"
-            if graded is not None:
-                g = graded(judged)
-                row.update({f"graded_{k}": round(g[k], 3) for k in ("pu21_psnr", "pu21_clipped", "false_hl", "score")})
-                score = g["score"]
-                meta.update({f"graded_{k}": f"{v:.3f}" for k, v in g.items()})
-            judged.train()
-            if score > best:
-                best = score
-                save_model(judged, out / "best.safetensors", meta)
-        if len(row) > 1:
-            logger.write(row, upto=start if first_row else None)
-            first_row = False
-            log(" ".join(f"{k}={v}" for k, v in row.items()))
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            save_model(avg.module, out / "model.safetensors", {"step": step})
-            _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best, avg)
+    interrupt = _Interrupt(world == 1)
+    try:
+        while step < cfg.steps:
+            if cfg.time_limit_min is not None and time.perf_counter() - t0 > cfg.time_limit_min * 60:
+                if main:
+                    log(f"time limit reached at step {step}")
+                break
+            if interrupt.requested:
+                log(f"interrupted at step {step}: the model and the checkpoint are saved (--resume continues)")
+                break
+            gen.manual_seed(cfg.seed * 1_000_003 + rank * 7919 + step)
+            signal, reference = _inputs(bank, pair_bank, camera, photo_prob, cfg, gen, device)
+            if cfg.curve is not None:  # the network learns what the curve under it leaves
+                reference = reference * torch.exp(-curve_gain(signal, cfg.curve))
+            ones = torch.ones(len(signal), device=device)
+            target = teacher_targets(teacher, signal) if teacher else compute_targets(reference, ones, signal)
+            x = signal.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else signal
+            with autocast:
+                if model.recurrent:  # frame t from a fresh state, frame t+1 from t's: what convert does
+                    pairs = x.unflatten(0, (-1, 2))
+                    first, h = net(pairs[:, 0], state=None, return_state=True)
+                    pred = torch.stack((first, net(pairs[:, 1], state=h)), 1).flatten(0, 1).float()
+                else:
+                    pred = net(x).float()
+            loss = expansion_loss(pred, target, signal, cfg.loss_domain, cfg.highlight_boost, cfg.over_weight)
+            tl = temporal_loss(pred.unflatten(0, (-1, 2)), target.unflatten(0, (-1, 2)))
+            total = loss + cfg.temporal_weight * tl
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            avg.update()
+            step += 1
+            samples_window += cfg.batch_size * 2 * world
+            if not main:
+                continue
+            row: dict = {"step": step}
+            if step % 25 == 0 or step == cfg.steps:
+                now = time.perf_counter()
+                row.update(
+                    loss=round(loss.item(), 5),
+                    temporal=round(tl.item(), 5),
+                    lr=sched.get_last_lr()[0],
+                    samples_per_s=round(samples_window / (now - t_window), 2),
+                )
+                t_window, samples_window = now, 0
+            if (val or graded) and (step % cfg.val_every == 0 or step == cfg.steps):
+                judged, meta = avg.module.eval(), {"step": str(step)}
+                if val:
+                    r = evaluate(judged, val, device)
+                    row.update(val_psnr=round(r.psnr, 3), val_psnr_clipped=round(r.psnr_clipped, 3), val_ssim=round(r.ssim, 4))
+                    score = r.psnr
+                    meta["val_pu21_psnr"] = f"{r.psnr:.3f}"
+                if graded is not None:
+                    g = graded(judged)
+                    row.update({f"graded_{k}": round(g[k], 3) for k in ("pu21_psnr", "pu21_clipped", "false_hl", "score")})
+                    score = g["score"]
+                    meta.update({f"graded_{k}": f"{v:.3f}" for k, v in g.items()})
+                judged.train()
+                if score > best:
+                    best = score
+                    save_model(judged, out / "best.safetensors", meta)
+            if len(row) > 1:
+                logger.write(row, upto=start if first_row else None)
+                first_row = False
+                log(" ".join(f"{k}={v}" for k, v in row.items()))
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                save_model(avg.module, out / "model.safetensors", {"step": step})
+                _save_checkpoint(ckpt_path, model, opt, sched, step, cfg, best, avg)
+    finally:
+        interrupt.restore()
     if world > 1:
         dist.barrier()
     elapsed = time.perf_counter() - t0
@@ -338,6 +372,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         "best_val_score": best if best > -math.inf else None,
         "device": str(device),
         "world_size": world,
+        "interrupted": interrupt.requested,
     }
     if device.type == "cuda":
         try:
