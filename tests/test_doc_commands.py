@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("doc_commands", ROOT / "scripts" / "doc_commands.py")
 doc_commands = importlib.util.module_from_spec(spec)
+sys.modules["doc_commands"] = doc_commands  # its dataclass looks its module up
 spec.loader.exec_module(doc_commands)
 
 
