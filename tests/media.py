@@ -186,3 +186,31 @@ def ffmpeg_peak_nits(path: Path) -> dict[str, float]:
         p = max(float(np.frombuffer(raw, np.float32).max()), 0.0) ** (1 / m2)
         out[flags] = 10000 * (max(p - c1, 0.0) / (c2 - c3 * p)) ** (1 / m1)
     return out
+
+
+def lossless_rgb_clip(path: Path, image: np.ndarray, frames: int) -> Path:
+    """``frames`` copies of an (H, W, 3) uint8 RGB image as lossless RGB H.264 (libx264rgb)."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264rgb", rate=24)
+        s.height, s.width = image.shape[:2]
+        s.pix_fmt = "rgb24"
+        for _ in range(frames):
+            for p in s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+def expand_everything(monkeypatch, factor: float) -> None:
+    """Make every FrameProcessor multiply all light by ``factor`` (a constant log gain, no
+    calibration): far past the peak, to test what the colour stage and the encoder do there."""
+    import math
+
+    from hdrvideo.pipeline.processor import FrameProcessor
+
+    def expanded(self, signal, sdr_linear):
+        b, _, h, w = signal.shape
+        return signal.new_full((b, 1, h, w), math.log(factor)), signal.new_tensor([0.0, 1.0]).expand(b, 2)
+
+    monkeypatch.setattr(FrameProcessor, "log_gain", expanded)

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from hdrvideo import colour as C
 from hdrvideo.cli import main
 from tests.conftest import shared_path
-from tests.media import ffmpeg_peak_nits, make_clip, saturated_bars
+from tests.media import expand_everything, ffmpeg_peak_nits, lossless_rgb_clip, make_clip, saturated_bars
 
 
 @pytest.fixture(scope="module")
@@ -674,30 +674,15 @@ def test_saturated_expanded_edges_stay_within_the_mastering_peak_in_the_file(tmp
     """Colour bars expanded far past the peak: the decoded file's R'G'B' (our 4:2:0 up-sampling)
     stays within the signalled peak up to the codec's own error, and MaxCLL covers what it shows
     (issue 27 #7: the codec's ringing is part of what a decoder shows)."""
-    import math
 
     import torch
 
     from hdrvideo import colour
     from hdrvideo.colour.ycbcr import chroma_upsample_420, dequantize, ycbcr_to_rgb
     from hdrvideo.media.info import describe
-    from hdrvideo.pipeline.processor import FrameProcessor
 
-    src = tmp_path / "bars.mkv"
-    with av.open(str(src), "w") as out:
-        s = out.add_stream("libx264rgb", rate=24)
-        s.width, s.height, s.pix_fmt = 96, 64, "rgb24"
-        for _ in range(4):
-            for p in s.encode(av.VideoFrame.from_ndarray(saturated_bars(), format="rgb24")):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-
-    def expanded(self, signal, sdr_linear):
-        b, _, h, w = signal.shape
-        return signal.new_full((b, 1, h, w), math.log(40.0)), signal.new_tensor([0.0, 1.0]).expand(b, 2)
-
-    monkeypatch.setattr(FrameProcessor, "log_gain", expanded)
+    src = lossless_rgb_clip(tmp_path / "bars.mkv", saturated_bars(), 4)
+    expand_everything(monkeypatch, 40.0)
     dst = tmp_path / "o.mkv"
     code, text = run_cli("convert", src, dst, "--codec", codec, "--crf", "10" if codec == "hevc" else "10", "-q")
     assert code == 0, text

@@ -5,7 +5,6 @@ sample description, where ffprobe and MediaInfo read them."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 
@@ -16,8 +15,7 @@ import pytest
 from hdrvideo.media.decoded_light import frame_peak_signal
 from hdrvideo.media.info import describe
 from hdrvideo.media.mov_boxes import add_hdr_boxes, clli_box, mdcv_box
-from hdrvideo.pipeline.processor import FrameProcessor
-from tests.media import ffmpeg_peak_nits
+from tests.media import expand_everything, ffmpeg_peak_nits, lossless_rgb_clip
 from tests.test_convert import clip, run_cli  # noqa: F401 - the clip fixture
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg program")
@@ -37,21 +35,8 @@ def test_max_cll_is_at_least_what_a_decoder_shows(tmp_path, monkeypatch, codec, 
     """Saturated stripes expanded to the peak: the encoder's ringing puts decoded channels above
     the peak (372 cd/m² at a signalled 300 before); MaxCLL now covers nearest and linear chroma
     up-sampling, and stays within 25% of the brightest of them."""
-    src = tmp_path / "stripes.mkv"
-    with av.open(str(src), "w") as out:
-        s = out.add_stream("libx264rgb", rate=24)
-        s.width, s.height, s.pix_fmt = 96, 64, "rgb24"
-        for _ in range(3):
-            for p in s.encode(av.VideoFrame.from_ndarray(_stripes(), format="rgb24")):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-
-    def expanded(self, signal, sdr_linear):
-        b, _, h, w = signal.shape
-        return signal.new_full((b, 1, h, w), math.log(100.0)), signal.new_tensor([0.0, 1.0]).expand(b, 2)
-
-    monkeypatch.setattr(FrameProcessor, "log_gain", expanded)
+    src = lossless_rgb_clip(tmp_path / "stripes.mkv", _stripes(), 3)
+    expand_everything(monkeypatch, 100.0)
     dst = tmp_path / "o.mkv"
     code, text = run_cli("convert", src, dst, "--codec", codec, "--peak-nits", peak, "--crf", "30", "--encoder", encoder,
                          "-q")  # fmt: skip
