@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .light_level import cll_placeholder
+from .mov_boxes import BT2020_D65_XY
 
 __all__ = ["CODECS", "CONTAINERS", "HARDWARE", "PIPE_FORMATS", "hardware_problem", "EncodeError", "EncoderSettings", "PIXEL_FORMATS", "codec_options"]
 
@@ -42,9 +43,11 @@ MATRIX_BT2020_NCL = 9
 RANGE_LIMITED = 1
 TRC = {"pq": 16, "hlg": 18}
 
-# BT.2020 primaries and D65 in x265's units of 0.00002 (G, B, R, white point)
-MASTER_XY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
-MASTER_XY_FLOAT = "G(0.170,0.797)B(0.131,0.046)R(0.708,0.292)WP(0.3127,0.3290)"
+# BT.2020 primaries and D65 (mov_boxes.BT2020_D65_XY, one source): x265 in units of 0.00002,
+# SVT-AV1 as decimals; order G, B, R, white point (SMPTE ST 2086)
+_XY = tuple(zip(("G", "B", "R", "WP"), BT2020_D65_XY, strict=True))
+MASTER_XY = "".join(f"{k}({round(x / 0.00002)},{round(y / 0.00002)})" for k, (x, y) in _XY)
+MASTER_XY_FLOAT = "".join(f"{k}({x:.4f},{y:.4f})" if k == "WP" else f"{k}({x:.3f},{y:.3f})" for k, (x, y) in _XY)
 
 
 class EncodeError(Exception):
