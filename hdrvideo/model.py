@@ -325,6 +325,7 @@ network's gain, the light gate), chosen with the model on validation pairs."""
 EXPANSION_FIELDS = {
     "curve_ip": (0.0, 0.99), "curve_c": (0.01, 10.0),
     "blend_lo": (0.0, 1.0), "blend_hi": (0.0, 1.0), "luma_lo": (0.0, 1.0), "luma_hi": (0.0, 1.0),
+    "area_lo": (0.0, 1.0), "area_hi": (0.0, 1.0), "area_cells": (2.0, 64.0),
 }  # fmt: skip
 """The fields a model's metadata may set, with their allowed ranges."""
 
@@ -350,7 +351,7 @@ def expansion_settings(model: ExpandNet | None) -> dict[str, float]:
         lo, hi = EXPANSION_FIELDS[k]
         if not lo <= v <= hi:
             raise WeightsError(f"the weights' {EXPANSION_KEY} field {k} must be in [{lo}, {hi}], got {v:g}")
-    for a, b in (("blend_lo", "blend_hi"), ("luma_lo", "luma_hi")):
+    for a, b in (("blend_lo", "blend_hi"), ("luma_lo", "luma_hi"), ("area_lo", "area_hi")):
         if a in out and b in out and out[a] >= out[b]:
             raise WeightsError(f"the weights' {EXPANSION_KEY}: {a} must be below {b}")
     return out

@@ -14,7 +14,8 @@ Two validation sets, never the test pairs ``eval --pairs`` reports:
 - formula renderings (BT.2446 C, hue-preserving knee, filmic) of the graded clips' validation
   frames (``load_references(validation=True)``), 320 px (24 pairs): real HDR grades.
 
-For each candidate it prints PU21-PSNR / PU21 on SDR-clipped pixels / ΔE_ITP / false highlights %
+A candidate's fields replace the model's own (its metadata); the rest stay (``{"area_hi": 0}``
+scores the model with its area rule off). For each candidate it prints PU21-PSNR / PU21 on SDR-clipped pixels / ΔE_ITP / false highlights %
 for both sets. ``--model none`` scores the curve alone. ``--write`` saves the model with the
 ``--pick``-th candidate (1-based) as its ``expansion`` metadata (and ``gain_scale`` where given).
 """

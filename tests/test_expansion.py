@@ -14,7 +14,7 @@ from hdrvideo import colour
 from hdrvideo.colour.bt2446 import C_CURVE, inverse_curve
 from hdrvideo.model import EXPANSION_KEY, WeightsError, expansion_settings
 from hdrvideo.pipeline import compiled as C
-from hdrvideo.pipeline.calibrate import CalibrationConfig, curve_log_gain_planes, pixel_log_gain
+from hdrvideo.pipeline.calibrate import CalibrationConfig, coloured_area_weight, curve_log_gain_planes, pixel_log_gain
 from hdrvideo.pipeline.processor import FrameProcessor
 
 needs_compiler = pytest.mark.skipif(
@@ -33,7 +33,8 @@ def test_expansion_settings_are_read_and_checked(tiny_model):
     assert expansion_settings(tiny_model) == {} and expansion_settings(None) == {}
     assert expansion_settings(_with_settings(tiny_model)) == SETTINGS
     for bad, why in ((["x"], "JSON object"), ({"knee": 1}, "unknown field"), ({"curve_ip": 1.5}, "must be in"),
-                     ({"blend_lo": 0.99, "blend_hi": 0.9}, "below"), ("nan", "JSON object")):  # fmt: skip
+                     ({"blend_lo": 0.99, "blend_hi": 0.9}, "below"), ({"area_lo": 0.5, "area_hi": 0.2}, "below"),
+                     ({"area_hi": 1.5}, "must be in"), ("nan", "JSON object")):  # fmt: skip
         m = copy.deepcopy(tiny_model)
         m.metadata = {EXPANSION_KEY: bad if isinstance(bad, str) else json.dumps(bad)}
         with pytest.raises(WeightsError, match=why):
@@ -59,6 +60,54 @@ def test_the_curve_lifts_rolled_off_light_and_keeps_mid_tones():
     assert CalibrationConfig().curve_max == 0 and curve_log_gain_planes(y, y, y, CalibrationConfig()) is None
 
 
+def _sky_lamp_and_white() -> torch.Tensor:
+    """(1, 3, 128, 256) SDR signal: a clear sky whose blue clipped (top left, as on the gain-map
+    photo: R' 0.7, G' 0.85, B' 1), a clipped white sky (top right), a dark room with a small
+    orange lamp (6 × 6 px) and a thin red LED strip (bottom)."""
+    x = torch.full((1, 3, 128, 256), 0.2)
+    x[:, :, :64, :128] = torch.tensor([0.7, 0.85, 1.0]).view(1, 3, 1, 1)
+    x[:, :, :64, 128:] = 1.0
+    x[:, :, 96:102, 40:46] = torch.tensor([1.0, 0.72, 0.3]).view(1, 3, 1, 1)
+    x[:, :, 110:112, 100:220] = torch.tensor([1.0, 0.25, 0.2]).view(1, 3, 1, 1)
+    return x
+
+
+def test_the_area_rule_keeps_a_clear_sky_and_leaves_lamps_and_white_light(tiny_model, monkeypatch):
+    """A large bright colour is a surface: the network's gain fades out there; a small coloured
+    lamp, a thin LED strip and a large clipped *white* area keep all of it, and the curve is untouched."""
+    x = _sky_lamp_and_white()
+    assert coloured_area_weight(x, CalibrationConfig()) is None  # off unless a model's settings turn it on
+    w = coloured_area_weight(x, CalibrationConfig(area_lo=0.2, area_hi=0.5))[0, 0]
+    assert w.shape == x.shape[-2:] and float(w.min()) >= 0 and float(w.max()) <= 1
+    assert float(w[:40, :90].max()) == 0.0  # inside the clear sky: no network light
+    assert float(w[:40, 170:].min()) == 1.0  # a clipped white sky: all of it (ACES 2.0 gives it ×5)
+    assert float(w[96:102, 40:46].min()) == 1.0 and float(w[110:112, 100:220].min()) == 1.0
+    # the same at another size (the share is taken on a grid relative to the frame)
+    big = torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+    wb = coloured_area_weight(big, CalibrationConfig(area_lo=0.2, area_hi=0.5))[0, 0]
+    assert float(wb[:160, :360].max()) == 0.0 and float(wb[384:408, 160:184].min()) == 1.0
+    # through the processor (a network that asks for ×2 everywhere): the rule only ever takes the
+    # network's light away, and only on the sky
+    from hdrvideo.pipeline.network_gain import NetworkGain
+
+    def doubling(self, net_in, lin_in):
+        b, _, h, w = net_in.shape
+        return net_in.new_full((b, 1, h, w), float(np.log(2))), net_in.new_tensor([0.0, 1.0]).expand(b, 2)
+
+    monkeypatch.setattr(NetworkGain, "_raw_gain", doubling)
+    lin = colour.bt1886_eotf(x)
+    on = FrameProcessor(_with_settings(tiny_model, {**SETTINGS, "area_lo": 0.2, "area_hi": 0.5}), "pq")
+    off = FrameProcessor(_with_settings(tiny_model), "pq")
+    curve = FrameProcessor(None, "pq")
+    curve.cfg = off.cfg
+    g_on, g_off, g_curve = (p.log_gain(x, lin)[0][0, 0] for p in (on, off, curve))
+    assert float((g_on - g_off).max()) <= 1e-6
+    torch.testing.assert_close(g_on[:40, :90], g_curve[:40, :90])
+    assert float((g_off - g_curve)[:40, :90].min()) > 0.3  # (without the rule the gate lets it light that sky)
+    torch.testing.assert_close(g_on[64:, :], g_off[64:, :])
+    torch.testing.assert_close(g_on[:40, 170:], g_off[:40, 170:])
+
+
 def _frames() -> np.ndarray:
     yy, xx = np.mgrid[:96, :160]
     f = np.stack([xx * 1.6, yy * 2.6, 255 - xx * 1.5], -1).clip(0, 255).astype(np.uint8)
@@ -79,7 +128,8 @@ def test_compiled_paths_give_the_eager_codes_with_the_curve(tiny_model, monkeypa
     if gpu_form:
         monkeypatch.setattr(colour_stage, "tables_for", lambda device: None)  # the per-pixel form of GPUs
     frames = _frames()
-    model = _with_settings(tiny_model) if with_model else None
+    # (the area rule at low shares, so that it acts on the coloured light of these frames)
+    model = _with_settings(tiny_model, {**SETTINGS, "area_lo": 0.02, "area_hi": 0.1}) if with_model else None
 
     def proc(**kw):
         p = FrameProcessor(model, "pq", net_long_side=80, **kw)

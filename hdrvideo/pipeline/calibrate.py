@@ -32,6 +32,9 @@ How. Per frame:
    score): v2 went from 0.49% false highlights and 17.82 dB PU21 on clipped pixels to 0.09% and
    17.71 dB with its gain scaled 1.15 (a later gate alone costs clipped light; a model's gain
    scale, :func:`~hdrvideo.model.gain_scale`, gives it back where the SDR clipped).
+   Models from v4 on may also turn on the *area rule* (:func:`coloured_area_weight`): the
+   network's gain fades where bright colours fill a pixel's neighbourhood (a clear sky whose blue
+   clipped is a surface; a coloured lamp among darker surroundings is light).
    Elsewhere the gain is exactly 1, so mid-tones land where the SDR put them (the BT.2408
    picture), whatever the fit. The gain multiplies all three
    channels, so hue comes from the SDR.
@@ -50,13 +53,14 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ..colour import LUMA_BT709, SDR_WHITE_NITS, luminance
 from ..colour.bt2446 import inverse_curve_log_gain
 
 __all__ = [
     "CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder",
-    "highlight_weight", "highlight_weight_planes", "curve_log_gain_planes", "pixel_log_gain",
+    "highlight_weight", "highlight_weight_planes", "curve_log_gain_planes", "pixel_log_gain", "coloured_area_weight",
 ]  # fmt: skip
 
 CLIPPED_CHANNEL = (0.93, 1.0)
@@ -96,6 +100,13 @@ class CalibrationConfig:
     """The curve's shape above the inflection point (BT.2446-1 Method C: c = 1 − k3)."""
     curve_strength: float = 1.0
     """The curve's log gain is multiplied by it (``--strength`` alone: 0 gives BT.2408)."""
+    area_lo: float = 0.0
+    area_hi: float = 0.0
+    """The area rule (:func:`coloured_area_weight`; 0 and 0: off): the network's gain fades out
+    where the share of bright *coloured* pixels around a pixel rises from ``area_lo`` to ``area_hi``."""
+    area_cells: float = 16.0
+    """The area rule's grid: the share is taken over 3 × 3 cells of 1/``area_cells`` of the frame's
+    long side each (16: a neighbourhood of about 3/16 of the frame, whatever its size)."""
 
     @property
     def curve_max(self) -> float:
@@ -179,6 +190,38 @@ def highlight_weight_planes(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, c
         k = LUMA_BT709
         w = w * _smoothstep(k[0] * r + k[1] * g + k[2] * b, cfg.luma_lo, cfg.luma_hi)
     return w
+
+
+AREA_BRIGHT = (0.80, 0.95)
+"""Largest channel (signal) over which a pixel counts as bright for the area rule."""
+AREA_WHITE = (0.75, 0.92)
+"""Smallest over largest channel (signal) over which a bright pixel counts as white, not coloured."""
+
+
+def coloured_area_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor | None:
+    """The area rule, (B, 3, h, w) SDR signal → (B, 1, h, w) in [0, 1] (None when off): 1 − a
+    smoothstep, from ``cfg.area_lo`` to ``cfg.area_hi``, of the share of bright *coloured* pixels
+    (largest channel near clipping, smallest well below it) around each pixel.
+
+    Why. A lamp, an LED strip, a flame or a sunlit sign is a small bright colour among darker
+    surroundings; a clear sky whose blue channel clipped, or a large painted surface, is a bright
+    colour that fills its neighbourhood. Pixel by pixel they look alike (on the shared gain-map
+    photo the clipped sky has Y' 0.85 and a smallest channel of 0.6–0.8, as the ACES candle flame
+    does), but HDR renditions treat them differently: the camera's own HDR keeps that sky level
+    with its SDR (×0.97 after the exposure fit), while studio-made pairs give coloured emitters
+    2.5–3.5×. The rule multiplies the network's gain (never the curve's), so it can only take
+    light away, and leaves white light alone however large (a clipped white sky: ×5 in ACES 2.0).
+    The share is averaged on a coarse grid (``cfg.area_cells``), so it costs two small passes."""
+    if cfg.area_hi <= 0:
+        return None
+    mx, mn = sdr_signal.amax(1, keepdim=True), sdr_signal.amin(1, keepdim=True)
+    coloured = _smoothstep(mx, *AREA_BRIGHT) * (1 - _smoothstep(mn / mx.clamp(min=_EPS), *AREA_WHITE))
+    h, w = coloured.shape[-2:]
+    s = cfg.area_cells / max(h, w)
+    grid = F.adaptive_avg_pool2d(coloured.float(), (max(1, round(h * s)), max(1, round(w * s))))
+    grid = F.avg_pool2d(grid, 3, stride=1, padding=1, count_include_pad=False)
+    share = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
+    return (1 - _smoothstep(share, cfg.area_lo, cfg.area_hi)).to(sdr_signal.dtype)
 
 
 def curve_log_gain_planes(

@@ -3,7 +3,7 @@
 What it does per batch (:meth:`NetworkGain.log_gain`): the network on the SDR signal (scaled
 down in fast mode, frame by frame for the recurrent variant, compiled where it runs in one
 tile), the calibration fit of its output against the SDR on well-exposed pixels (compiled frame
-by frame on a CPU), the temporal hook's smoothing and filtering, and the unweighted log gain,
+by frame on a CPU), the temporal hook's smoothing and filtering, the area rule, and the log gain (not yet gated),
 which the colour path then weights by the light gate and adds to the curve
 (:func:`~.calibrate.pixel_log_gain`). In ``stream``, the network's output is carried between
 the frames it runs on (``net_every``).
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import inference
-from .calibrate import DEFAULT_PARAMS, fit_params, pixel_log_gain, raw_log_gain
+from .calibrate import DEFAULT_PARAMS, coloured_area_weight, fit_params, pixel_log_gain, raw_log_gain
 
 __all__ = ["NetworkGain", "TemporalHook"]
 
@@ -97,13 +97,17 @@ class NetworkGain:
         return gain, params
 
     def _filtered_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_raw_gain` × the strength, and the temporal filter, both at the network's
+        """:meth:`_raw_gain` × the strength × the area rule
+        (:func:`~.calibrate.coloured_area_weight`), and the temporal filter, all at the network's
         resolution (B, 1, h, w): in fast mode the filter's motion test then sees a frame already
         averaged down (4× at 1080p), which sensor and compression noise do not move, at 1/16 of
         the cost."""
         raw, params = self._raw_gain(net_in, lin_in)
         with self._small_work():
             raw = raw * self.cfg.strength
+            area = coloured_area_weight(net_in, self.cfg)
+            if area is not None:  # large bright colours (a clear sky) are surfaces, not light
+                raw = raw * area
             if self.temporal is not None:
                 raw = self.temporal.filter_gain(net_in, raw)
         return raw, params
