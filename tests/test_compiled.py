@@ -316,13 +316,38 @@ def test_the_gpu_form_of_the_fused_stage_gives_the_eager_codes_on_a_cpu(tiny_mod
 
 
 @pytest.mark.parametrize("full,small", [((96, 160), (24, 40)), ((96, 160), (36, 60)), ((90, 160), (45, 80))])
-def test_the_network_input_is_the_area_mean_of_the_frame(full, small):
+def test_the_network_input_is_the_area_mean_of_the_frame_where_nothing_nears_clipping(full, small):
     """colour_stage.network_input: sums of 8-bit codes where a whole number of pixels makes each
-    sample, the area interpolation elsewhere; the same means (to float rounding), planar."""
+    sample, the area interpolation elsewhere; below the light threshold the area means (to float
+    rounding), planar; with light in it, the same as the eager path's downscale_signal."""
     from hdrvideo.pipeline import colour_stage
 
-    frames = torch.from_numpy(np.random.default_rng(6).integers(0, 256, (2, *full, 3), dtype=np.uint8))
+    rng = np.random.default_rng(6)
+    frames = torch.from_numpy(rng.integers(0, 210, (2, *full, 3), dtype=np.uint8))  # largest channel < 0.83
     got = colour_stage.network_input(frames, small)
     want = F.interpolate(frames.permute(0, 3, 1, 2).float() / 255.0, size=small, mode="area")
     assert got.shape == (2, 3, *small) and got.is_contiguous()
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, *full, 3), dtype=np.uint8))
+    eager = colour_stage.downscale_signal(frames.permute(0, 3, 1, 2).float() / 255.0, small)
+    torch.testing.assert_close(colour_stage.network_input(frames, small), eager, rtol=0, atol=1e-6)
+
+
+def test_the_network_input_keeps_thin_lights():
+    """Fast mode: an LED strip 2 px thin (and a 3 px lamp) on a dark wall at 1080p stay light at
+    480×270 (the network sees them as the SDR has them), while the wall and a grey card keep their
+    area means."""
+    from hdrvideo.pipeline import colour_stage
+
+    f = torch.full((1, 1080, 1920, 3), 40, dtype=torch.uint8)
+    f[:, 500:502, 200:1000] = torch.tensor([255, 60, 50], dtype=torch.uint8)  # a red strip, 2 px
+    f[:, 800:803, 1500:1503] = 255  # a white lamp, 3 px
+    f[:, 100:300, 1200:1600] = 128  # a grey card
+    x = colour_stage.network_input(f, (270, 480))
+    strip = x[0, :, 125, 60:240]  # rows 500–503 of the frame make sample row 125
+    torch.testing.assert_close(strip, torch.tensor([1.0, 60 / 255, 50 / 255]).view(3, 1).expand_as(strip))
+    assert float(x[0, :, 200, 375].min()) == 1.0  # the lamp's block
+    area = F.interpolate(f.permute(0, 3, 1, 2).float() / 255, size=(270, 480), mode="area")
+    torch.testing.assert_close(x[0, :, 30:70, 305:395], area[0, :, 30:70, 305:395])  # the card
+    torch.testing.assert_close(x[0, :, 10:20, 10:40], area[0, :, 10:20, 10:40])  # the wall
+    assert float(area[0, 0, 125, 100]) < 0.6  # (what the area mean alone made of the strip)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from . import inference
 from .calibrate import DEFAULT_PARAMS, coloured_area_weight, fit_params, pixel_log_gain, raw_log_gain
+from .colour_stage import downscale_signal
 
 __all__ = ["NetworkGain", "TemporalHook"]
 
@@ -87,7 +88,7 @@ class NetworkGain:
         if small is None:
             raw, params = self._filtered_gain(signal, sdr_linear)
         else:
-            net_in = F.interpolate(signal, size=small, mode="area")
+            net_in = downscale_signal(signal, small)
             raw, params = self._filtered_gain(net_in, self.decode_sdr(net_in))
             # the raw gain is smooth where it matters (inside clipped areas): carry it up
             # bilinearly; the edges come from the full-resolution SDR through the weight
