@@ -108,6 +108,36 @@ def test_the_area_rule_keeps_a_clear_sky_and_leaves_lamps_and_white_light(tiny_m
     torch.testing.assert_close(g_on[:40, 170:], g_off[:40, 170:])
 
 
+def test_the_temporal_filter_never_puts_light_back_on_a_cleared_sky(tiny_model, monkeypatch):
+    """With the temporal filter, the area rule still decides alone: the filter's highlight level,
+    smoothed over frames whose network gain falls (×3 → ×2.2), shifts the gain up, and that
+    shift must not land on the clear sky (it did when the rule ran before the filter)."""
+    from hdrvideo.pipeline.network_gain import NetworkGain
+    from hdrvideo.pipeline.temporal import TemporalFilter
+
+    calls = []
+
+    def falling(self, net_in, lin_in):
+        b, _, h, w = net_in.shape
+        calls.append(b)
+        gain = float(np.log(3.0 if len(calls) == 1 else 2.2))
+        return net_in.new_full((b, 1, h, w), gain), net_in.new_tensor([0.0, 1.0]).expand(b, 2)
+
+    monkeypatch.setattr(NetworkGain, "_raw_gain", falling)
+    x = _sky_lamp_and_white()
+    settings = {**SETTINGS, "area_lo": 0.2, "area_hi": 0.5}
+    proc = FrameProcessor(_with_settings(tiny_model, settings), "pq", temporal=TemporalFilter())
+    curve = FrameProcessor(None, "pq")
+    curve.cfg = proc.cfg
+    lin = colour.bt1886_eotf(x)
+    g_curve = curve.log_gain(x, lin)[0][0, 0]
+    first = proc.log_gain(x, lin)[0][0, 0]
+    later = proc.log_gain(x, lin)[0][0, 0]  # the same picture: no cut, the level kept
+    assert float(later[:40, 170:].mean()) > float(np.log(2.2)) + 0.2  # (the filter did hold the level up)
+    for g in (first, later):
+        torch.testing.assert_close(g[:40, :90], g_curve[:40, :90])
+
+
 def _frames() -> np.ndarray:
     yy, xx = np.mgrid[:96, :160]
     f = np.stack([xx * 1.6, yy * 2.6, 255 - xx * 1.5], -1).clip(0, 255).astype(np.uint8)

@@ -98,19 +98,23 @@ class NetworkGain:
         return gain, params
 
     def _filtered_gain(self, net_in: torch.Tensor, lin_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`_raw_gain` × the strength × the area rule
-        (:func:`~.calibrate.coloured_area_weight`), and the temporal filter, all at the network's
+        """:meth:`_raw_gain` × the strength, the temporal filter, then the area rule
+        (:func:`~.calibrate.coloured_area_weight`), all at the network's
         resolution (B, 1, h, w): in fast mode the filter's motion test then sees a frame already
         averaged down (4× at 1080p), which sensor and compression noise do not move, at 1/16 of
         the cost."""
         raw, params = self._raw_gain(net_in, lin_in)
         with self._small_work():
             raw = raw * self.cfg.strength
+            if self.temporal is not None:
+                if hasattr(self.temporal, "gate"):  # (its highlight level: behind this model's gate)
+                    self.temporal.gate = self.cfg
+                raw = self.temporal.filter_gain(net_in, raw)
+            # after the filter, as the gate: this frame alone decides where no light goes (the
+            # filter's level shift, applied before, put light back on a sky the rule had cleared)
             area = coloured_area_weight(net_in, self.cfg)
             if area is not None:  # large bright colours (a clear sky) are surfaces, not light
                 raw = raw * area
-            if self.temporal is not None:
-                raw = self.temporal.filter_gain(net_in, raw)
         return raw, params
 
     @contextlib.contextmanager

@@ -130,6 +130,9 @@ class TemporalFilter:
         self._level_fn: Callable = _level_stats
         self._blend_fn: Callable = _shift_and_blend
         self._weight_fn: Callable = highlight_weight
+        self.gate = CalibrationConfig()
+        """The light gate the highlight level is measured behind: the processor hands over its own
+        (the model's: v4's is looser than the default) before each batch it filters."""
 
     def use_compiler(self, device: torch.device, note: Callable[[str], None]) -> None:
         """Run the filter's passes compiled (TorchInductor, frame by frame; see
@@ -203,7 +206,7 @@ class TemporalFilter:
             g = log_gain[i : i + 1]
             # the highlight level: the weighted mean gain over this frame's highlights, smoothed
             # like the calibration (jitter averaged, real changes followed), the frame shifted to it
-            mass, weighted = self._level_fn(self._weight_fn(signal[i : i + 1], CalibrationConfig()), g)
+            mass, weighted = self._level_fn(self._weight_fn(signal[i : i + 1], self.gate), g)
             shift = torch.zeros((), device=g.device)
             if mass > 0:
                 level = weighted / mass
