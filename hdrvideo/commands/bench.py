@@ -24,10 +24,12 @@ import av
 import numpy as np
 import torch
 
-from ..media.decode import frame_to_rgb, open_input, probe, short_error
+from ..media.decode import VideoInfo, frame_to_input, open_input, probe, short_error
 from ..media.encode import EncoderSettings, HDRWriter
+from ..pipeline.frames import HostTransfer
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.settings import ConversionSettings, pick_device
+from ..pipeline.ycbcr_input import stack_frames
 from .convert import convert_video
 
 __all__ = ["make_bench_clip", "pace", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
@@ -57,23 +59,28 @@ def make_bench_clip(path: Path, width: int, height: int, frames: int, fps: int =
     return path
 
 
-def _decode_all(path: Path) -> tuple[list[np.ndarray], float]:
+def _decode_all(path: Path, planes: bool) -> tuple[list, VideoInfo, float]:
+    """Every frame as ``convert`` hands it over (R'G'B', or Y'CbCr planes where ``planes``: on a
+    GPU), the input's info, and the decode time per frame (s)."""
     container = open_input(path)
     info = probe(container, path)
     t = time.perf_counter()
-    frames = [frame_to_rgb(f, info) for f in container.decode(container.streams.video[0])]
+    frames = [frame_to_input(f, info, planes) for f in container.decode(container.streams.video[0])]
     container.close()
-    return frames, (time.perf_counter() - t) / max(1, len(frames))
+    return frames, info, (time.perf_counter() - t) / max(1, len(frames))
 
 
-def _process_time(proc: FrameProcessor, frames: list[np.ndarray], batch: int):
+def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: int):
+    def stack(items: list):
+        return stack_frames(items, info.matrix, info.full_range)
+
     for _ in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
-        proc.process(np.stack(frames[:batch]))
+        proc.process(stack(frames[:batch]))
     proc.reset()
     out = []
     t = time.perf_counter()
     for i in range(0, len(frames), batch):
-        out.append(proc.process(np.stack(frames[i : i + batch])))
+        out.append(proc.process(stack(frames[i : i + batch])))
     if proc.device.type == "cuda":
         torch.cuda.synchronize()
     return out, (time.perf_counter() - t) / len(frames)
@@ -91,7 +98,7 @@ def _processing_fps(path: Path, proc: FrameProcessor, batch: int) -> float:
 
     def read() -> None:
         for f in container.decode(container.streams.video[0]):
-            frames.put(frame_to_rgb(f, info))
+            frames.put(frame_to_input(f, info, proc.host.takes_planes))
         frames.put(None)
 
     proc.reset()
@@ -105,7 +112,7 @@ def _processing_fps(path: Path, proc: FrameProcessor, batch: int) -> float:
         if item is not None:
             pending.append(item)
         if pending and (done or len(pending) == batch):
-            proc.process(np.stack(pending))
+            proc.process(stack_frames(pending, info.matrix, info.full_range))
             n += len(pending)
             pending.clear()
     if proc.device.type == "cuda":
@@ -159,8 +166,9 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="hdrvideo-bench-") as tmp:
         tmpd = Path(tmp)
         clip = input_path or make_bench_clip(tmpd / "bench.mp4", size[0], size[1], frames)
-        decoded, decode_ms = _decode_all(Path(clip))
-        h, w = decoded[0].shape[:2]
+        planes = HostTransfer(torch.device(device)).takes_planes  # what convert hands over there
+        decoded, info, decode_ms = _decode_all(Path(clip), planes)
+        w, h = info.padded_size
         result: dict = {
             "device": str(device),
             "size": f"{w}x{h}",
@@ -171,10 +179,10 @@ def run_bench(
             "stages": {},
         }
         colour_proc = FrameProcessor(None, "pq", device=device, compile=settings.compile_resolved != "off")
-        _, colour_s = _process_time(colour_proc, decoded, batch)
+        _, colour_s = _process_time(colour_proc, decoded, info, batch)
         for mode in modes:
             proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()
-            batches, proc_s = _process_time(proc, decoded, batch)
+            batches, proc_s = _process_time(proc, decoded, info, batch)
             enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", enc, 25)
             t = time.perf_counter()
             r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True)

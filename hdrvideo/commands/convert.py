@@ -3,7 +3,7 @@
 Three stages, each in its own thread, joined by bounded queues so memory does not grow with the
 length of the video:
 
-    reader (PyAV demux + decode → RGB)  →  processor (batches → 10-bit planes)  →  writer (encode + mux)
+    reader (PyAV demux + decode → RGB, or Y'CbCr planes for a GPU)  →  processor (batches → 10-bit planes)  →  writer (encode + mux)
 
 The reader also passes the packets of the streams we copy (audio, subtitles) down the same queues,
 in demux order, so the writer muxes everything from one thread. The output is written to a
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import numpy as np
 
-from ..media.decode import PIPE, InputError, VideoInfo, frame_to_rgb, open_input, probe
+from ..media.decode import PIPE, InputError, VideoInfo, frame_to_input, open_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
+from ..pipeline.ycbcr_input import stack_frames
 from .jobs import ConvertError, check_job_info, input_notes, lost_frames, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
@@ -199,7 +199,7 @@ def _run(
                         writer.rotation = int(round(frame.rotation or 0)) % 360
                         state["interlaced"] = int(bool(frame.interlaced_frame))
                     state["decoded"] += 1
-                    to_proc.put(("frame", frame_to_rgb(frame, info), pts))
+                    to_proc.put(("frame", frame_to_input(frame, info, processor.host.takes_planes), pts))
             to_proc.put(_END)
         except _Stop:
             pass
@@ -338,11 +338,11 @@ def _carry_streams(container, vstream, writer, out: Path) -> _Streams:
 
 def _process_loop(to_proc, to_write, processor, batch_size, progress, info, state) -> None:
     pending: list = []  # frames and packets in demux order, up to batch_size frames
-    frames: list[np.ndarray] = []
+    frames: list = []  # R'G'B' arrays, or (y, cbcr) planes
 
     def flush() -> None:
         if frames:
-            batch = processor.process(np.stack(frames))
+            batch = processor.process(stack_frames(frames, info.matrix, info.full_range))
             pts = [it[2] for it in pending if it[0] == "frame"]
             # the batch's frames go first, then the packets demuxed alongside them (the muxer
             # interleaves by timestamp)

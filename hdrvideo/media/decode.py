@@ -18,7 +18,10 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "short_error"]
+__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "frame_to_input", "short_error"]
+
+PLANAR_420 = ("yuv420p", "yuvj420p")
+"""Decoder formats whose planes can go to the processor as they are (8-bit, 4:2:0, planar)."""
 
 TRC_PQ, TRC_HLG = 16, 18
 # AVColorSpace values → our matrix names (H.273 matrix_coefficients)
@@ -195,3 +198,20 @@ def frame_to_rgb(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
     if h % 2 or w % 2:
         rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     return rgb
+
+
+def frame_to_input(frame: av.VideoFrame, info: VideoInfo, planes: bool) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """A decoded frame as the processor takes it: with ``planes``, an 8-bit planar 4:2:0 frame of
+    even size as its Y' (H, W) and CbCr (2, H/2, W/2) uint8 planes (copies: the decoder may reuse
+    its buffers; :mod:`hdrvideo.pipeline.ycbcr_input` turns them into R'G'B' on the device);
+    anything else, or without ``planes``, :func:`frame_to_rgb`."""
+    if planes and info.bit_depth == 8 and frame.format.name in PLANAR_420 and not (frame.width % 2 or frame.height % 2):
+        h, w = frame.height, frame.width
+        y = _plane(frame.planes[0], h, w)
+        return y, np.stack([_plane(frame.planes[1], h // 2, w // 2), _plane(frame.planes[2], h // 2, w // 2)])
+    return frame_to_rgb(frame, info)
+
+
+def _plane(plane, h: int, w: int) -> np.ndarray:
+    """One plane without its line padding (PyAV pads each line to ``line_size`` bytes)."""
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w].copy()

@@ -1,7 +1,8 @@
 """What goes into the frame processor and what comes out: host frames as device tensors, and the
 10-bit planes back (:class:`HDRBatch`), through a reused pinned buffer on a GPU.
 
-Shapes: frames (B, H, W, 3) uint8 / uint16 / float RGB on the host; signals (B, 3, H, W) float32
+Shapes: frames (B, H, W, 3) uint8 / uint16 / float RGB on the host (or 8-bit Y'CbCr 4:2:0
+planes, :class:`~.ycbcr_input.YCbCrFrames`); signals (B, 3, H, W) float32
 in [0, 1] on the device; planes (B, H, W) and (B, 2, H/2, W/2) uint16 10-bit codes.
 """
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from .ycbcr_input import YCbCrFrames, planes_to_rgb
 
 __all__ = ["HDRBatch", "HostTransfer", "sdr_to_tensor", "frames_tensor", "to_signal"]
 
@@ -84,17 +87,31 @@ class HostTransfer:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self._pinned: torch.Tensor | None = None
+        self._pinned: dict[str, torch.Tensor] = {}
+        self.takes_planes = device.type == "cuda"
+        """Whether callers should hand over 8-bit 4:2:0 frames as planes (half the bytes to copy):
+        on a GPU, where the upload is part of the colour stage's cost; on a CPU swscale's ``rgb24``
+        costs less than the conversion here (settable, for tests and measurements)."""
 
-    def upload(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Host frames (B, H, W, 3) → the same on the device."""
-        t = frames_tensor(frames)
+    def upload(self, frames: np.ndarray | torch.Tensor | YCbCrFrames) -> torch.Tensor:
+        """Host frames (B, H, W, 3) → the same on the device. Y'CbCr 4:2:0 planes
+        (:class:`~.ycbcr_input.YCbCrFrames`, half the bytes) go up as they are and become those
+        R'G'B' frames there (:func:`~.ycbcr_input.planes_to_rgb`)."""
+        if isinstance(frames, YCbCrFrames):
+            y, cbcr = self._to_device("y", torch.as_tensor(frames.y)), self._to_device("cbcr", torch.as_tensor(frames.cbcr))
+            return planes_to_rgb(y, cbcr, frames.matrix, frames.full_range)
+        return self._to_device("rgb", frames_tensor(frames))
+
+    def _to_device(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """One host tensor to the device: on a GPU through the pinned staging buffer kept under
+        ``name`` (reused while its shape holds), with a non-blocking copy."""
         if self.device.type != "cuda" or t.device.type == "cuda":
             return t.to(self.device)
-        if self._pinned is None or self._pinned.shape != t.shape or self._pinned.dtype != t.dtype:
-            self._pinned = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-        self._pinned.copy_(t)
-        return self._pinned.to(self.device, non_blocking=True)
+        buf = self._pinned.get(name)
+        if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
+            buf = self._pinned[name] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+        buf.copy_(t)
+        return buf.to(self.device, non_blocking=True)
 
     def download(self, *tensors: torch.Tensor) -> list[np.ndarray]:
         """Device tensors → host arrays with one synchronisation for all (pinned, non-blocking on a GPU)."""

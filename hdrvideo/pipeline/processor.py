@@ -2,7 +2,7 @@
 
 Stages, all batched tensor code on the model's device (data flows one way):
 
-    SDR uint8/uint16 RGB (B, H, W, 3)
+    SDR uint8/uint16 RGB (B, H, W, 3), or 8-bit Y'CbCr 4:2:0 planes made R'G'B' on the device
       → signal (B, 3, H, W) [0, 1] ─┬─ ExpandNet (optionally on a reduced frame) → relative HDR
                                     └─ BT.1886 decode → SDR linear, relative (1 = SDR white)
       → calibration fit (a, b) per frame        [temporal hook: smooth the parameters]
@@ -167,7 +167,7 @@ class FrameProcessor(NetworkGain):
         self.net_every = 1  # run the network on every k-th frame and carry its output between (stream)
         self._net_cache: tuple[int, torch.Tensor, torch.Tensor] | None = None  # (frames since, net, params)
         self._rnn_state: torch.Tensor | None = None  # the recurrent network's state (recurrent weights only)
-        self._host = HostTransfer(self.device)
+        self.host = HostTransfer(self.device)
         self.max_batch: int | None = None  # set when the device ran out of memory on a bigger batch
 
     @property
@@ -280,7 +280,7 @@ class FrameProcessor(NetworkGain):
             torch.cuda.empty_cache()
 
     def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> HDRBatch:
-        raw = self._host.upload(frames)
+        raw = self.host.upload(frames)
         _, h, w, _ = raw.shape
         if h % 2 or w % 2:
             raise ValueError(f"frame size must be even for 4:2:0, got {w}×{h} (pad or crop first)")
@@ -308,7 +308,7 @@ class FrameProcessor(NetworkGain):
         return self._finish(y.to(torch.int16), uv.to(torch.int16), stats, params, hdr)
 
     def _finish(self, y, uv, stats, params, hdr) -> HDRBatch:
-        y, uv, stats, params = self._host.download(y, uv, stats, params.float())
+        y, uv, stats, params = self.host.download(y, uv, stats, params.float())
         return HDRBatch(y=y.view(np.uint16), uv=uv.view(np.uint16), max_cll=stats[:, 0], max_fall=stats[:, 1],
                         params=params, signal=hdr)  # fmt: skip
 
