@@ -3,7 +3,7 @@
 #
 #   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
 #
-# PARTs (default: all but tests): info bench bench4k network stream train tests
+# PARTs (default: all but tests): info codecs bench bench4k network stream train tests
 # (train needs HDR images; `python scripts/pack_training_data.py` makes a small copy to carry)
 # Each step has its own time limit, so one slow step cannot take the others with it; every
 # result lands in OUTDIR (default: ./gpu-check) as it is made.
@@ -16,7 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-check}
 shift || true
-parts=${*:-info bench bench4k network stream train}
+parts=${*:-info codecs bench bench4k network stream train}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
@@ -44,6 +44,15 @@ if has info; then
 print(\"torch\", torch.__version__, torch.cuda.get_device_name(), \"av\", av.__version__, \"kornia\", kornia.__version__,
 \"triton\", triton.__version__)"'
 fi
+if has codecs; then
+    # which hardware encoders open (H100/H200: none, by design), and what a conversion then says
+    step codecs 90 bash -c 'python3 -c "from hdrvideo.media.encoder_settings import HARDWARE, hardware_problem
+for c in HARDWARE: print(c, hardware_problem(c) or \"opens\")";
+        python3 -c "import av; print(\"hwaccel devices:\", getattr(av.codec.hwaccel, \"hwdevices_available\", lambda: \"?\")())";
+        ffmpeg -v error -f lavfi -i testsrc2=size=1920x1080:rate=30 -frames:v 60 -pix_fmt yuv420p -c:v libx264 -y /tmp/c.mp4 &&
+        python3 -m hdrvideo convert /tmp/c.mp4 /tmp/c_nvenc.mkv --codec hevc_nvenc -y; echo "rc $?";
+        ffprobe -v error -show_frames -read_intervals "%+#1" -show_entries frame=side_data_list /tmp/c_nvenc.mkv 2>/dev/null | head -20'
+fi
 if has bench; then
     step bench_off 120 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile off --json
     step bench_auto 200 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile auto --json
@@ -68,6 +77,7 @@ fi
 if has tests; then
     # the tests that run the processor, the network, the compiled path and training, on the GPU
     step tests 200 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_processor.py tests/test_compiled.py \
-        tests/test_model.py tests/test_convert.py tests/test_temporal.py tests/test_train.py tests/test_quality.py
+        tests/test_model.py tests/test_convert.py tests/test_temporal.py tests/test_train.py tests/test_quality.py \
+        tests/test_ycbcr_input.py tests/test_hardware_codecs.py tests/test_light_levels.py
 fi
 echo "== done $(date +%T)"
