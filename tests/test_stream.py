@@ -75,6 +75,28 @@ def test_live_file_is_hdr_and_lasts_the_wall_clock_time(processor, tmp_path):
     assert info == [16]
 
 
+def test_a_stream_can_hand_over_ycbcr_planes(processor, tmp_path):
+    """As on a GPU: the capture thread hands the processor 8-bit 4:2:0 planes (testsrc2 decodes to
+    yuv420p), and the stream is the same HDR10 file."""
+    planes = []
+    real = processor.process
+
+    def spy(frames, keep_signal=False):
+        if type(frames).__name__ == "YCbCrFrames":
+            planes.append(len(frames))
+        return real(frames, keep_signal)
+
+    processor.process, processor.host.takes_planes = spy, True
+    out = tmp_path / "planes.mkv"
+    opts = StreamOptions(input=live(seconds=1.0), input_format="lavfi", output=str(out), realtime=False)
+    r = run_stream(opts, processor, EncoderSettings())
+    assert r.stop_reason == "source ended" and not r.failed and r.processed > 0
+    assert sum(planes) == r.processed  # every captured frame went as planes (the speed probe: one RGB frame)
+    frames, _ = probe_video(out)
+    assert len(frames) == r.processed
+    assert_hdr10(frames)
+
+
 def test_slow_processing_drops_frames_and_keeps_true_time(processor, tmp_path):
     slow_calls = []
     real = processor.process

@@ -31,10 +31,11 @@ import av
 import numpy as np
 import torch
 
-from ..media.decode import InputError, VideoInfo, frame_to_rgb, probe, short_error
+from ..media.decode import InputError, VideoInfo, frame_to_input, probe, short_error
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..pipeline.compiled import Compiled
 from ..pipeline.processor import FrameProcessor
+from ..pipeline.ycbcr_input import stack_frames
 from .capture import (  # noqa: F401 - re-exported: the stream's options and errors are its API
     LatestFrames,
     StreamError,
@@ -277,6 +278,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
         stop.set()
 
     pace = opts.realtime if opts.realtime is not None else is_regular_file(opts.input)
+    planes = processor.host.takes_planes and on_frame is None  # (the preview shows the RGB frame)
 
     def capture() -> None:
         vstream = container.streams.video[0]
@@ -298,7 +300,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
                 if stop.is_set():
                     end("interrupted")  # by a signal or the preview window (no-op if already ending)
                     break
-                buffer.put(now, frame_to_rgb(frame, info))
+                buffer.put(now, frame_to_input(frame, info, planes))
                 report.captured += 1
             else:
                 end("source ended")
@@ -345,7 +347,8 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
                 end("interrupted")
             if frames:
                 stamps = [f[0] for f in frames]
-                batch = processor.process(np.stack([f[1] for f in frames]), keep_signal=on_frame is not None)
+                sdr = stack_frames([f[1] for f in frames], info.matrix, info.full_range)
+                batch = processor.process(sdr, keep_signal=on_frame is not None)
                 if on_frame is not None:
                     on_frame(frames[-1][1], batch)
                 batch.signal = None
