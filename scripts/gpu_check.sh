@@ -3,7 +3,8 @@
 #
 #   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
 #
-# PARTs (default: all but tests): info codecs bench bench4k network stream train tests
+# PARTs (default: all but tests): info codecs encoders4k bench bench4k network stream train tests
+# (encoders4k reads $GPU_RACE_INPUT, e.g. ../shared/data/sdr-video/portrait_4k60.mp4; default: a generated clip)
 # (train needs HDR images; `python scripts/pack_training_data.py` makes a small copy to carry)
 # Each step has its own time limit, so one slow step cannot take the others with it; every
 # result lands in OUTDIR (default: ./gpu-check) as it is made.
@@ -16,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-check}
 shift || true
-parts=${*:-info codecs bench bench4k network stream train}
+parts=${*:-info codecs encoders4k bench bench4k network stream train}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
@@ -49,9 +50,16 @@ if has codecs; then
     step codecs 90 bash -c 'python3 -c "from hdrvideo.media.encoder_settings import HARDWARE, hardware_problem
 for c in HARDWARE: print(c, hardware_problem(c) or \"opens\")";
         python3 -c "import av; print(\"hwaccel devices:\", getattr(av.codec.hwaccel, \"hwdevices_available\", lambda: \"?\")())";
-        ffmpeg -v error -f lavfi -i testsrc2=size=1920x1080:rate=30 -frames:v 60 -pix_fmt yuv420p -c:v libx264 -y /tmp/c.mp4 &&
+        python3 -c "from pathlib import Path; from hdrvideo.commands.bench import make_bench_clip;
+make_bench_clip(Path(\"/tmp/c.mp4\"), 1920, 1080, 60)" &&
         python3 -m hdrvideo convert /tmp/c.mp4 /tmp/c_nvenc.mkv --codec hevc_nvenc -y; echo "rc $?";
-        ffprobe -v error -show_frames -read_intervals "%+#1" -show_entries frame=side_data_list /tmp/c_nvenc.mkv 2>/dev/null | head -20'
+        python3 -m hdrvideo info /tmp/c_nvenc.mkv 2>&1 | head -20'
+fi
+if has encoders4k; then
+    # x265 against SVT-AV1's fast presets on all cores at 4K: fps, size and luma PSNR of the same planes
+    step encoders_4k 300 python3 scripts/encoder_race.py --frames 48 ${GPU_RACE_INPUT:+--input "$GPU_RACE_INPUT"} \
+        --candidate hevc:ultrafast:20 --candidate hevc:ultrafast:24 --candidate av1:10:36 --candidate av1:12:32 \
+        --candidate av1:12:40
 fi
 if has bench; then
     step bench_off 120 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile off --json

@@ -68,3 +68,18 @@ def test_bench_network_cli_json():
     assert d["device"] == "cpu" and d["rows"][0]["size"] == "64x48" and d["rows"][0]["ms"] > 0
     r = CliRunner().invoke(main, ["bench", "--network", "--dtypes", "fp8"])
     assert r.exit_code == 1 and "--dtypes" in r.output
+
+
+def test_the_encoder_race_scores_each_candidate_on_the_same_planes(tmp_path):
+    """scripts/encoder_race.py (issue 28, item 4): every candidate encodes the same 10-bit planes;
+    fps, bytes and luma PSNR come back, and a coarser CRF gives fewer bytes and lower PSNR."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "scripts/encoder_race.py", "--size", "192x108", "--frames", "6", "--json",
+           "--candidate", "hevc:ultrafast:14", "--candidate", "hevc:ultrafast:40", "--candidate", "av1:12:40"]  # fmt: skip
+    rows = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout)
+    assert [r["candidate"] for r in rows] == ["hevc:ultrafast:14", "hevc:ultrafast:40", "av1:12:40"]
+    assert all(r["frames"] == 6 and r["fps"] > 0 and r["bytes"] > 0 and 20 < r["psnr_y"] < 100 for r in rows)
+    fine, coarse = rows[0], rows[1]
+    assert coarse["bytes"] < fine["bytes"] and coarse["psnr_y"] < fine["psnr_y"]
