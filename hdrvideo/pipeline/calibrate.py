@@ -168,7 +168,8 @@ def fit_params(
     return params, confidence
 
 
-def _smoothstep(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+def smoothstep(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """0 below ``lo``, 1 above ``hi``, the cubic 3t² − 2t³ between (any shape)."""
     t = ((x - lo) / (hi - lo)).clamp(0, 1)
     return t * t * (3 - 2 * t)
 
@@ -185,10 +186,10 @@ def highlight_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> torch.
 def highlight_weight_planes(r: torch.Tensor, g: torch.Tensor, b: torch.Tensor, cfg: CalibrationConfig) -> torch.Tensor:
     """:func:`highlight_weight` from the three SDR signal planes (any one shape) → that shape
     (compiled loops that hold R', G', B' apart use it directly: hdrvideo.pipeline.quads)."""
-    w = _smoothstep(torch.maximum(torch.maximum(r, g), b), cfg.blend_lo, cfg.blend_hi)
+    w = smoothstep(torch.maximum(torch.maximum(r, g), b), cfg.blend_lo, cfg.blend_hi)
     if cfg.luma_hi > 0:
         k = LUMA_BT709
-        w = w * _smoothstep(k[0] * r + k[1] * g + k[2] * b, cfg.luma_lo, cfg.luma_hi)
+        w = w * smoothstep(k[0] * r + k[1] * g + k[2] * b, cfg.luma_lo, cfg.luma_hi)
     return w
 
 
@@ -215,13 +216,13 @@ def coloured_area_weight(sdr_signal: torch.Tensor, cfg: CalibrationConfig) -> to
     if cfg.area_hi <= 0:
         return None
     mx, mn = sdr_signal.amax(1, keepdim=True), sdr_signal.amin(1, keepdim=True)
-    coloured = _smoothstep(mx, *AREA_BRIGHT) * (1 - _smoothstep(mn / mx.clamp(min=_EPS), *AREA_WHITE))
+    coloured = smoothstep(mx, *AREA_BRIGHT) * (1 - smoothstep(mn / mx.clamp(min=_EPS), *AREA_WHITE))
     h, w = coloured.shape[-2:]
     s = cfg.area_cells / max(h, w)
     grid = F.adaptive_avg_pool2d(coloured.float(), (max(1, round(h * s)), max(1, round(w * s))))
     grid = F.avg_pool2d(grid, 3, stride=1, padding=1, count_include_pad=False)
     share = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
-    return (1 - _smoothstep(share, cfg.area_lo, cfg.area_hi)).to(sdr_signal.dtype)
+    return (1 - smoothstep(share, cfg.area_lo, cfg.area_hi)).to(sdr_signal.dtype)
 
 
 def curve_log_gain_planes(
@@ -243,8 +244,8 @@ def curve_log_gain_planes(
     # a colour whose strongest channel clipped below 80 % of white's luminance (a pale or saturated
     # surface the SDR grade pushed into clipping) is left to the network and its gate: the curve,
     # which cannot tell a lamp from a painted wall, keeps it where the SDR has it (the chart test)
-    clipped = _smoothstep(torch.maximum(torch.maximum(lr, lg), lb), *CLIPPED_CHANNEL)
-    keep = 1 - clipped * (1 - _smoothstep(y, *CLIPPED_COLOUR_LUMINANCE))
+    clipped = smoothstep(torch.maximum(torch.maximum(lr, lg), lb), *CLIPPED_CHANNEL)
+    keep = 1 - clipped * (1 - smoothstep(y, *CLIPPED_COLOUR_LUMINANCE))
     return inverse_curve_log_gain(y, cfg.curve_ip, cfg.curve_c) * keep * cfg.curve_strength
 
 

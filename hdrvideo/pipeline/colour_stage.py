@@ -42,7 +42,7 @@ from ..colour.ycbcr import (
     quantize_planes,
     rgb_to_ycbcr,
 )
-from .calibrate import CalibrationConfig, pixel_log_gain, soft_shoulder
+from .calibrate import CalibrationConfig, pixel_log_gain, smoothstep, soft_shoulder
 
 __all__ = [
     "StageConstants",
@@ -271,8 +271,7 @@ def _keep_light(mean: torch.Tensor, peak: torch.Tensor, dim: int = 1) -> torch.T
     """Block means and per-channel block maxima (channels on ``dim``) → the network's input: the
     mean, moved to the maximum where that maximum nears clipping (smoothstep of its largest
     channel over :data:`LIGHT_KEPT`)."""
-    t = ((peak.amax(dim, keepdim=True) - LIGHT_KEPT[0]) / (LIGHT_KEPT[1] - LIGHT_KEPT[0])).clamp(0, 1)
-    return mean + (peak - mean) * (t * t * (3 - 2 * t))
+    return mean + (peak - mean) * smoothstep(peak.amax(dim, keepdim=True), *LIGHT_KEPT)
 
 
 def downscale_signal(signal: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

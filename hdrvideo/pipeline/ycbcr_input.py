@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..colour.ycbcr import KR_KB
+from ..colour.ycbcr import KR_KB, dequantize, ycbcr_to_rgb
 
 __all__ = ["YCbCrFrames", "planes_to_rgb", "stack_frames"]
 
@@ -80,20 +80,10 @@ def stack_frames(items: list, matrix: str, full_range: bool) -> np.ndarray | YCb
 
 def planes_to_rgb(y: torch.Tensor, cbcr: torch.Tensor, matrix: str, full_range: bool) -> torch.Tensor:
     """8-bit Y'CbCr 4:2:0 planes on any device → (B, H, W, 3) uint8 R'G'B' on that device, full
-    range (as the RGB path's ``rgb24``): chroma repeated over each 2 × 2 block, the matrix's
-    inverse (:data:`~hdrvideo.colour.ycbcr.KR_KB`) in float32, rounded and clipped."""
-    kr, kb = KR_KB[matrix]
-    kg = 1 - kr - kb
-    if full_range:
-        yv = y.float() * (1 / 255)
-        c = (cbcr.float() - 128) * (1 / 255)
-    else:
-        yv = (y.float() - 16) * (1 / 219)
-        c = (cbcr.float() - 128) * (1 / 224)
-    c = c.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
-    cb, cr = c[:, 0], c[:, 1]
-    r = yv + (2 - 2 * kr) * cr
-    b = yv + (2 - 2 * kb) * cb
-    g = (yv - kr * r - kb * b) * (1 / kg)
-    rgb = torch.stack((r, g, b), dim=-1)
-    return (rgb * 255).round_().clamp_(0, 255).to(torch.uint8)
+    range (as the RGB path's ``rgb24``): chroma repeated over each 2 × 2 block, then the codes'
+    own scaling and the matrix's inverse (:func:`~hdrvideo.colour.ycbcr.dequantize`,
+    :func:`~hdrvideo.colour.ycbcr.ycbcr_to_rgb`) in float32, rounded and clipped."""
+    c = cbcr.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+    codes = torch.stack((y, c[:, 0], c[:, 1]), dim=-1)  # (B, H, W, 3): Y', Cb, Cr
+    rgb = ycbcr_to_rgb(dequantize(codes, bits=8, limited=not full_range, dim=-1).movedim(-1, -3), matrix)
+    return (rgb.movedim(-3, -1) * 255).round_().clamp_(0, 255).to(torch.uint8)
