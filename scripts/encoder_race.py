@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdrvideo.commands.bench import make_bench_clip  # noqa: E402
-from hdrvideo.media.decode import frame_to_rgb, open_input, probe  # noqa: E402
+from hdrvideo.media.decode import read_rgb_frames  # noqa: E402
 from hdrvideo.media.encode import EncoderSettings, HDRWriter  # noqa: E402
 from hdrvideo.pipeline.processor import FrameProcessor  # noqa: E402
 
@@ -39,14 +39,7 @@ DEFAULT = ("hevc:ultrafast:20", "hevc:superfast:20", "av1:10:32", "av1:12:32", "
 
 def hdr_planes(clip: Path, frames: int) -> tuple[list, float]:
     """The first ``frames`` of ``clip`` as the 10-bit PQ planes convert hands the encoder, and its rate."""
-    c = open_input(clip)
-    info = probe(c, clip)
-    rgb = []
-    for f in c.decode(c.streams.video[0]):
-        rgb.append(frame_to_rgb(f, info))
-        if len(rgb) == frames:
-            break
-    c.close()
+    rgb, info = read_rgb_frames(clip, frames)
     proc = FrameProcessor(None, "pq")
     planes = []
     for i in range(0, len(rgb), 4):

@@ -20,18 +20,9 @@ needs_compiler = pytest.mark.skipif(
 
 def _real_frames(n: int = 2) -> np.ndarray:
     """Decoded frames of a real SDR clip (1080×720, H.264), with a clipped patch added."""
-    from hdrvideo.media.decode import frame_to_rgb, open_input, probe
+    from hdrvideo.media.decode import read_rgb_frames
 
-    path = shared_path("data/fixtures/sdr_h264_1080x720_30f.mp4")
-    container = open_input(path)
-    info = probe(container, path)
-    frames = []
-    for f in container.decode(container.streams.video[0]):
-        frames.append(frame_to_rgb(f, info))
-        if len(frames) == n:
-            break
-    container.close()
-    out = np.stack(frames)
+    out, _ = read_rgb_frames(shared_path("data/fixtures/sdr_h264_1080x720_30f.mp4"), n)
     out[:, 100:220, 300:520] = 255  # a clipped highlight, so the gain and the peak limit both act
     return out
 

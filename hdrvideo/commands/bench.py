@@ -26,7 +26,6 @@ import torch
 
 from ..media.decode import VideoInfo, frame_to_input, open_input, probe, short_error
 from ..media.encode import EncoderSettings, HDRWriter
-from ..pipeline.frames import HostTransfer
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.settings import ConversionSettings, pick_device
 from ..pipeline.ycbcr_input import stack_frames
@@ -166,8 +165,9 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="hdrvideo-bench-") as tmp:
         tmpd = Path(tmp)
         clip = input_path or make_bench_clip(tmpd / "bench.mp4", size[0], size[1], frames)
-        planes = HostTransfer(torch.device(device)).takes_planes  # what convert hands over there
-        decoded, info, decode_ms = _decode_all(Path(clip), planes)
+        colour_proc = FrameProcessor(None, "pq", device=device, compile=settings.compile_resolved != "off")
+        # (frames as convert hands them to a processor on this device: planes on a GPU)
+        decoded, info, decode_ms = _decode_all(Path(clip), colour_proc.host.takes_planes)
         w, h = info.padded_size
         result: dict = {
             "device": str(device),
@@ -178,7 +178,6 @@ def run_bench(
             "compile": settings.compile_resolved,
             "stages": {},
         }
-        colour_proc = FrameProcessor(None, "pq", device=device, compile=settings.compile_resolved != "off")
         _, colour_s = _process_time(colour_proc, decoded, info, batch)
         for mode in modes:
             proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()

@@ -18,7 +18,8 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
-__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "frame_to_input", "short_error"]
+__all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "frame_to_input", "read_rgb_frames",
+           "short_error"]
 
 PLANAR_420 = ("yuv420p", "yuvj420p")
 """Decoder formats whose planes can go to the processor as they are (8-bit, 4:2:0, planar)."""
@@ -215,3 +216,21 @@ def frame_to_input(frame: av.VideoFrame, info: VideoInfo, planes: bool) -> np.nd
 def _plane(plane, h: int, w: int) -> np.ndarray:
     """One plane without its line padding (PyAV pads each line to ``line_size`` bytes)."""
     return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w].copy()
+
+
+def read_rgb_frames(path: str | Path, count: int | None = None) -> tuple[np.ndarray, VideoInfo]:
+    """The first ``count`` frames of a video file (all with None) as (N, H', W', 3) R'G'B'
+    (:func:`frame_to_rgb`), and its :class:`VideoInfo`: for scripts and tests that want a clip
+    in memory."""
+    path = Path(path)
+    container = open_input(path)
+    try:
+        info = probe(container, path)
+        frames = []
+        for f in container.decode(container.streams.video[0]):
+            frames.append(frame_to_rgb(f, info))
+            if len(frames) == count:
+                break
+    finally:
+        container.close()
+    return np.stack(frames), info
