@@ -78,7 +78,8 @@ def convert_job(job: Job, opts: ConversionSettings) -> FileResult:
         batch = opts.batch_for(proc.device.type)
         settings = opts.encoder_settings()
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        r = convert_video(job.input, job.output, proc, settings, batch_size=batch, overwrite=True, force=opts.force)
+        r = convert_video(job.input, job.output, proc, settings, batch_size=batch, overwrite=True, force=opts.force,
+                          decoder=opts.decoding(str(proc.device))[0])  # fmt: skip
     except Exception as e:  # noqa: BLE001 - one file's failure is reported, never raised
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         return FileResult(job.input, job.output, "failed", seconds=time.perf_counter() - t0,

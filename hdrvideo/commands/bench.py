@@ -24,8 +24,9 @@ import av
 import numpy as np
 import torch
 
-from ..media.decode import VideoInfo, frame_to_input, open_input, probe, short_error
+from ..media.decode import VideoInfo, frame_to_input, probe, short_error
 from ..media.encode import EncoderSettings, HDRWriter
+from ..media.hw_decode import open_decoding
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.settings import ConversionSettings, pick_device
 from ..pipeline.ycbcr_input import stack_frames
@@ -58,10 +59,10 @@ def make_bench_clip(path: Path, width: int, height: int, frames: int, fps: int =
     return path
 
 
-def _decode_all(path: Path, planes: bool) -> tuple[list, VideoInfo, float]:
+def _decode_all(path: Path, planes: bool, decoder: str, device: str) -> tuple[list, VideoInfo, float]:
     """Every frame as ``convert`` hands it over (R'G'B', or Y'CbCr planes where ``planes``: on a
-    GPU), the input's info, and the decode time per frame (s)."""
-    container = open_input(path)
+    GPU; decoded by ``decoder``, nvdec | software), the input's info, and the decode time per frame (s)."""
+    container = open_decoding(path, decoder, device)
     info = probe(container, path)
     t = time.perf_counter()
     frames = [frame_to_input(f, info, planes) for f in container.decode(container.streams.video[0])]
@@ -85,13 +86,13 @@ def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: in
     return out, (time.perf_counter() - t) / len(frames)
 
 
-def _processing_fps(path: Path, proc: FrameProcessor, batch: int) -> float:
+def _processing_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) -> float:
     """Frames per second from decode to 10-bit planes in host memory, with no encoder: a reader
     thread decodes as ``convert``'s does, this thread processes batches and drops the planes."""
     import queue
     import threading
 
-    container = open_input(path)
+    container = open_decoding(path, decoder, str(proc.device))
     info = probe(container, path)
     frames: queue.Queue = queue.Queue(maxsize=2 * batch)
 
@@ -162,18 +163,20 @@ def run_bench(
     device = pick_device(settings.device)
     enc = settings.encoder_settings()
     batch = settings.batch_for(torch.device(device).type)
+    decoder = settings.decoding(device)[0]
     with tempfile.TemporaryDirectory(prefix="hdrvideo-bench-") as tmp:
         tmpd = Path(tmp)
         clip = input_path or make_bench_clip(tmpd / "bench.mp4", size[0], size[1], frames)
         colour_proc = FrameProcessor(None, "pq", device=device, compile=settings.compile_resolved != "off")
         # (frames as convert hands them to a processor on this device: planes on a GPU)
-        decoded, info, decode_ms = _decode_all(Path(clip), colour_proc.host.takes_planes)
+        decoded, info, decode_ms = _decode_all(Path(clip), colour_proc.host.takes_planes, decoder, device)
         w, h = info.padded_size
         result: dict = {
             "device": str(device),
             "size": f"{w}x{h}",
             "frames": len(decoded),
             "encoder": f"libx265 preset {enc.preset}, crf {enc.crf or 18}",
+            "decoder": decoder,
             "threads": torch.get_num_threads(),
             "compile": settings.compile_resolved,
             "stages": {},
@@ -184,10 +187,10 @@ def run_bench(
             batches, proc_s = _process_time(proc, decoded, info, batch)
             enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", enc, 25)
             t = time.perf_counter()
-            r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True)
+            r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True, decoder=decoder)
             fps = r.frames / (time.perf_counter() - t)
             result[f"{mode}_fps"] = round(fps, 3)
-            result[f"{mode}_processing_fps"] = round(_processing_fps(Path(clip), proc, batch), 3)
+            result[f"{mode}_processing_fps"] = round(_processing_fps(Path(clip), proc, batch, decoder), 3)
             result["stages"][mode] = {
                 "decode_ms": round(1000 * decode_ms, 2),
                 "colour_ms": round(1000 * colour_s, 2),
@@ -205,7 +208,7 @@ def format_bench(r: dict) -> str:
     """A markdown table of a :func:`run_bench` result."""
     rows = [
         f"{r['size']}, {r['frames']} frames, device {r['device']} ({r['threads']} threads), {r['encoder']}, "
-        f"compile {r.get('compile', 'off')}",
+        f"compile {r.get('compile', 'off')}, decoder {r.get('decoder', 'software')}",
         "",
         "| mode | fps end to end | fps without the encoder | decode ms | colour ms | network ms | encode ms | pace set by |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import av
 
-from ..media.decode import PIPE, InputError, VideoInfo, frame_to_input, open_input, probe
+from ..media.decode import PIPE, InputError, VideoInfo, frame_to_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
+from ..media.hw_decode import open_decoding
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
 from ..pipeline.ycbcr_input import stack_frames
 from .jobs import ConvertError, check_job_info, input_notes, lost_frames, temporary_path
@@ -33,7 +34,6 @@ from .jobs import ConvertError, check_job_info, input_notes, lost_frames, tempor
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
 
 _END = object()
-
 
 
 @dataclass
@@ -102,15 +102,16 @@ def convert_video(
     on_phase: Callable[[str], None] | None = None,
     pipe_format: str = "matroska",
     opened: av.container.InputContainer | None = None,
+    decoder: str = "software",
 ) -> ConvertResult:
     """Convert one SDR video file to HDR. ``progress(done, total)`` is called after each batch.
 
     ``inp`` or ``out`` may be ``-``: standard input (any stream FFmpeg can probe: NUT, Matroska,
     MPEG-TS …) or standard output, written as ``pipe_format`` (:data:`PIPE_FORMATS`; MaxCLL and
     MaxFALL are then signalled as unknown, 0: a pipe cannot be patched afterwards). ``opened``:
-    the input's container, already opened (standard input cannot be opened twice)."""
+    the input's container, already opened (standard input cannot be opened twice). ``decoder``: nvdec | software."""
     inp, out = Path(inp), Path(out)
-    container = opened if opened is not None else open_input(inp)
+    container = opened if opened is not None else open_decoding(inp, decoder, str(processor.device))
     try:
         info = probe(container, inp)
         check_job_info(inp, out, info, overwrite, force)

@@ -31,6 +31,17 @@ def _processor(settings: ConversionSettings, quiet: bool, **kw):
     return processor
 
 
+def _decoder(settings: ConversionSettings, processor, quiet: bool) -> str:
+    """Who decodes (nvdec | software) for ``processor``, its note said once here."""
+    try:
+        decoder, note = settings.decoding(str(processor.device))
+    except SettingsError as e:
+        raise UserError(str(e)) from None
+    if note and not quiet:
+        say(f"note: {note}")
+    return decoder
+
+
 def convert(
     input: Path, output: Path, settings: ConversionSettings, *, preview: Path | None, preview_frame: int | None,
     overwrite: bool, quiet: bool, pipe_format: str = "matroska",
@@ -120,7 +131,8 @@ def convert(
         result = convert_video(input, output, processor, settings.encoder_settings(),
                                batch_size=settings.batch_for(processor.device.type), overwrite=overwrite,
                                force=settings.force, progress=progress, on_info=on_info,
-                               on_phase=on_phase, pipe_format=pipe_format, opened=opened)  # fmt: skip
+                               on_phase=on_phase, pipe_format=pipe_format, opened=opened,
+                               decoder=_decoder(settings, processor, quiet))  # fmt: skip
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -72,9 +72,12 @@ def conversion_options(live: bool = False):
                          help="Who encodes: PyAV's bundled FFmpeg, or a system ffmpeg (hevc/av1, constant "
                               "frame rate)."),
             click.option("--force", is_flag=True, help="Convert input that is already HDR."),
+            click.option("--decoder", type=click.Choice(["auto", "nvdec", "software"]), default="auto",
+                         show_default=True, help="Who decodes the input: NVDEC (NVIDIA's hardware decoder) or "
+                                                 "the CPU's; auto: NVDEC when the conversion runs on a GPU that has it."),
         ]  # fmt: skip
     names = ("weights", "method", "transfer", "peak_nits", "strength", "codec", "crf", "preset", "device", "precision", "quality",
-             "batch_size", "temporal", "lookahead", "encoder", "force", "compile_")  # fmt: skip
+             "batch_size", "temporal", "lookahead", "encoder", "force", "compile_", "decoder")  # fmt: skip
 
     def decorate(f):
         @functools.wraps(f)

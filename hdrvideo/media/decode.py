@@ -19,10 +19,12 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
 __all__ = ["InputError", "VideoInfo", "probe", "open_input", "frame_to_rgb", "frame_to_input", "read_rgb_frames",
-           "short_error"]
+           "short_error", "to_planar"]
 
 PLANAR_420 = ("yuv420p", "yuvj420p")
 """Decoder formats whose planes can go to the processor as they are (8-bit, 4:2:0, planar)."""
+SEMI_PLANAR = {"nv12": "yuv420p", "p010le": "yuv420p10le", "p016le": "yuv420p16le"}
+"""Hardware decoders' frame layouts (NVDEC: interleaved CbCr) → the planar layout with the same codes."""
 
 TRC_PQ, TRC_HLG = 16, 18
 # AVColorSpace values → our matrix names (H.273 matrix_coefficients)
@@ -184,9 +186,19 @@ def probe(container: av.container.InputContainer, path: Path) -> VideoInfo:
     )
 
 
+def to_planar(frame: av.VideoFrame) -> av.VideoFrame:
+    """A frame in a hardware decoder's semi-planar layout (:data:`SEMI_PLANAR`) → the planar
+    layout with the same codes (swscale's straight copy: converting ``nv12`` to RGB directly takes
+    another chroma path in swscale and differs by up to 19 codes); any other frame as it is."""
+    planar = SEMI_PLANAR.get(frame.format.name)
+    return frame if planar is None else frame.reformat(format=planar)
+
+
 def frame_to_rgb(frame: av.VideoFrame, info: VideoInfo) -> np.ndarray:
     """Decoded frame → (H', W', 3) R'G'B' (uint8, or uint16 for sources deeper than 8 bits),
-    padded to even size by edge replication."""
+    padded to even size by edge replication. Hardware decoders' layouts read as the software
+    decoders' (:func:`to_planar`): the same codes give the same R'G'B'."""
+    frame = to_planar(frame)
     fmt = "rgb48le" if info.bit_depth > 8 else "rgb24"
     rgb = frame.reformat(
         format=fmt,
@@ -205,7 +217,9 @@ def frame_to_input(frame: av.VideoFrame, info: VideoInfo, planes: bool) -> np.nd
     """A decoded frame as the processor takes it: with ``planes``, an 8-bit planar 4:2:0 frame of
     even size as its Y' (H, W) and CbCr (2, H/2, W/2) uint8 planes (copies: the decoder may reuse
     its buffers; :mod:`hdrvideo.pipeline.ycbcr_input` turns them into R'G'B' on the device);
-    anything else, or without ``planes``, :func:`frame_to_rgb`."""
+    anything else, or without ``planes``, :func:`frame_to_rgb`. NVDEC's ``nv12`` counts as planar
+    (:func:`to_planar`)."""
+    frame = to_planar(frame)
     if planes and info.bit_depth == 8 and frame.format.name in PLANAR_420 and not (frame.width % 2 or frame.height % 2):
         h, w = frame.height, frame.width
         y = _plane(frame.planes[0], h, w)

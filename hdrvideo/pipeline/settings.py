@@ -122,6 +122,7 @@ class ConversionSettings:
     force: bool = False
     threads: int | None = None
     compile: str | None = None
+    decoder: str = "auto"
 
     @property
     def compile_resolved(self) -> str:
@@ -145,6 +146,12 @@ class ConversionSettings:
             raise SettingsError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
         if self.device:
             pick_device(self.device)
+        from ..media.hw_decode import DECODERS, nvdec_problem
+
+        if self.decoder not in DECODERS:
+            raise SettingsError(f"--decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.decoder == "nvdec" and (problem := nvdec_problem(pick_device(self.device))) is not None:
+            raise SettingsError(f"--decoder nvdec: no NVDEC opens here ({problem}); use --decoder software")
         try:  # the default codec's choice needs torch (is there a GPU?): checked as x265 here, before it loads
             self.with_(codec=self.codec or "hevc").encoder_settings().check_options()
         except EncodeError as e:
@@ -176,6 +183,17 @@ class ConversionSettings:
         if problem is None:
             return "hevc_nvenc", "a GPU with NVENC: hevc_nvenc encodes (--codec hevc for x265)"
         return "hevc", f"no NVENC opens on this GPU ({problem}; the H100 and H200 have none): x265 encodes on the CPU"
+
+    def decoding(self, device: str) -> tuple[str, str | None]:
+        """Who decodes for a processor on ``device``: (``nvdec`` | ``software``, a note or None);
+        :func:`~hdrvideo.media.hw_decode.chosen_decoder`."""
+        from ..media.decode import InputError
+        from ..media.hw_decode import chosen_decoder
+
+        try:
+            return chosen_decoder(self.decoder, device)
+        except InputError as e:
+            raise SettingsError(str(e)) from None
 
     def encoder_settings(self, **extra) -> EncoderSettings:
         """The encoder part (``extra``: e.g. ``low_latency=True`` for live outputs)."""
