@@ -7,11 +7,13 @@
 The planes come from the BT.2408 processor (no network: the encoder's input is what matters) on
 ``--input`` or on ``hdrvideo bench``'s generated clip, held in memory, so only the encoder is
 timed (``HDRWriter.write_planes`` to ``close``, x265 / SVT-AV1 on every core). Each candidate is
-``codec:preset:crf``. For each: frames per second, file size, and PSNR of the decoded luma
+``codec:preset:crf``, or ``codec:preset:crf:xN`` for N encoders at once on consecutive chunks
+(``--encode-jobs N``; here chunks of frames / N, the steady state of a long video in which every
+encoder has a chunk, so the bytes include N IDR frames). For each: frames per second, file size, and PSNR of the decoded luma
 against the planes it was given (10-bit codes, peak 1023), so speed is read beside size and
 quality: a faster encoder that needs twice the bytes for the same PSNR is no win.
-Default candidates: x265 ultrafast and superfast at CRF 20, SVT-AV1 presets 10, 12 and 13 at CRF
-32 (about x265 CRF 20's size on the bench clip; adjust for real content).
+Default candidates: x265 ultrafast (alone, 2 and 4 at once) and superfast at CRF 20, SVT-AV1
+presets 10, 12 (alone, 2 at once) and 13 at CRF 32 (about x265 CRF 20's size on the bench clip; adjust for real content).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from hdrvideo.media.decode import read_rgb_frames  # noqa: E402
 from hdrvideo.media.encode import EncoderSettings, HDRWriter  # noqa: E402
 from hdrvideo.pipeline.processor import FrameProcessor  # noqa: E402
 
-DEFAULT = ("hevc:ultrafast:20", "hevc:superfast:20", "av1:10:32", "av1:12:32", "av1:13:32")
+DEFAULT = ("hevc:ultrafast:20", "hevc:ultrafast:20:x2", "hevc:ultrafast:20:x4", "hevc:superfast:20", "av1:10:32",
+           "av1:12:32", "av1:12:32:x2", "av1:13:32")  # fmt: skip
 
 
 def hdr_planes(clip: Path, frames: int) -> tuple[list, float]:
@@ -49,11 +52,14 @@ def hdr_planes(clip: Path, frames: int) -> tuple[list, float]:
 
 
 def race(planes: list, rate: float, candidate: str, out: Path) -> dict:
-    """Encode ``planes`` with ``codec:preset:crf``; → fps, bytes, luma PSNR (dB)."""
-    codec, preset, crf = candidate.split(":")
+    """Encode ``planes`` with ``codec:preset:crf[:xN]``; → fps, bytes, luma PSNR (dB)."""
+    codec, preset, crf, *more = candidate.split(":")
+    jobs = int(more[0].lstrip("x")) if more else 1
+    chunk = -(-len(planes) // jobs)
     h, w = planes[0][0].shape
     fps = Fraction(rate).limit_denominator(1001)
-    writer = HDRWriter(out, w, h, 1 / fps, fps, EncoderSettings(codec=codec, preset=preset, crf=int(crf)))
+    settings = EncoderSettings(codec=codec, preset=preset, crf=int(crf), jobs=jobs, chunk_frames=(chunk, chunk))
+    writer = HDRWriter(out, w, h, 1 / fps, fps, settings)
     t = time.perf_counter()
     for n, (y, uv, cll, fall) in enumerate(planes):
         writer.write_planes(y, uv, n, cll, fall)

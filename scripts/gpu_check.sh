@@ -3,8 +3,8 @@
 #
 #   bash scripts/gpu_check.sh [OUTDIR] [PART ...]
 #
-# PARTs (default: all but tests): info codecs encoders4k bench bench4k network stream train tests
-# (encoders4k reads $GPU_RACE_INPUT, e.g. ../shared/data/sdr-video/portrait_4k60.mp4; default: a generated clip)
+# PARTs (default: all but tests): info codecs nvdec encoders4k convert4k bench bench4k network stream train tests
+# (nvdec, encoders4k and convert4k read $GPU_RACE_INPUT, e.g. ../shared/data/sdr-video/portrait_4k60.mp4; default: a generated clip)
 # (train needs HDR images; `python scripts/pack_training_data.py` makes a small copy to carry)
 # Each step has its own time limit, so one slow step cannot take the others with it; every
 # result lands in OUTDIR (default: ./gpu-check) as it is made.
@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-check}
 shift || true
-parts=${*:-info codecs encoders4k bench bench4k network stream train}
+parts=${*:-info codecs nvdec encoders4k convert4k bench bench4k network stream train}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
@@ -55,11 +55,26 @@ make_bench_clip(Path(\"/tmp/c.mp4\"), 1920, 1080, 60)" &&
         python3 -m hdrvideo convert /tmp/c.mp4 /tmp/c_nvenc.mkv --codec hevc_nvenc -y; echo "rc $?";
         python3 -m hdrvideo info /tmp/c_nvenc.mkv 2>&1 | head -20'
 fi
+if has nvdec; then
+    # NVDEC (downloaded, and left on the GPU through DLPack) against the CPU's decoder at 4K
+    step nvdec_4k 120 python3 scripts/nvdec_check.py --frames 240 ${GPU_RACE_INPUT:+--input "$GPU_RACE_INPUT"}
+fi
 if has encoders4k; then
-    # x265 against SVT-AV1's fast presets on all cores at 4K: fps, size and luma PSNR of the same planes
-    step encoders_4k 300 python3 scripts/encoder_race.py --frames 48 ${GPU_RACE_INPUT:+--input "$GPU_RACE_INPUT"} \
-        --candidate hevc:ultrafast:20 --candidate hevc:ultrafast:24 --candidate av1:10:36 --candidate av1:12:32 \
-        --candidate av1:12:40
+    # one x265, several at once on chunks (--encode-jobs), SVT-AV1's fast presets, on all cores at
+    # 4K: fps, size and luma PSNR of the same planes
+    step encoders_4k 420 python3 scripts/encoder_race.py --frames 96 ${GPU_RACE_INPUT:+--input "$GPU_RACE_INPUT"} \
+        --candidate hevc:ultrafast:20 --candidate hevc:ultrafast:20:x2 --candidate hevc:ultrafast:20:x4 \
+        --candidate hevc:ultrafast:20:x8 --candidate hevc:ultrafast:24 --candidate av1:12:40 \
+        --candidate av1:12:40:x2 --candidate av1:12:40:x4 --candidate av1:10:36
+fi
+if has convert4k; then
+    # end to end at 4K, shipped model at full quality: one x265, then 4 and 8 at once
+    python3 -c "from pathlib import Path; from hdrvideo.commands.bench import make_bench_clip;
+make_bench_clip(Path('/tmp/c4k.mp4'), 3840, 2160, 240)"
+    for jobs in 1 4 8; do
+        step "convert_4k_jobs$jobs" 240 $hv convert "${GPU_RACE_INPUT:-/tmp/c4k.mp4}" /tmp/c4k_out.mkv -y \
+            --preset ultrafast --encode-jobs $jobs
+    done
 fi
 if has bench; then
     step bench_off 120 $hv bench --size 1920x1080 --frames 96 --modes null,fast,full --compile off --json
@@ -86,6 +101,7 @@ if has tests; then
     # the tests that run the processor, the network, the compiled path and training, on the GPU
     step tests 200 python3 -m pytest -q -p no:cacheprovider -n 8 tests/test_processor.py tests/test_compiled.py \
         tests/test_model.py tests/test_convert.py tests/test_temporal.py tests/test_train.py tests/test_quality.py \
-        tests/test_ycbcr_input.py tests/test_hardware_codecs.py tests/test_light_levels.py
+        tests/test_ycbcr_input.py tests/test_hardware_codecs.py tests/test_light_levels.py tests/test_hw_decode.py \
+        tests/test_chunked_encode.py
 fi
 echo "== done $(date +%T)"

@@ -122,6 +122,26 @@ def test_a_failing_compiler_falls_back_with_the_same_result(monkeypatch):
     assert len(proc.notes) == 1 and "C++ compile error" in proc.notes[0] and "more lines" not in proc.notes[0]
 
 
+def test_the_network_compiles_in_the_measured_mode_on_a_gpu_only(monkeypatch, tiny_model):
+    """Issue 28 #3: max-autotune (no CUDA graphs) for the network on a GPU, what bench --network
+    measured fastest; the default mode on a CPU; the colour stage's functions keep their options."""
+    seen = []
+
+    def recording_compile(fn, **kwargs):
+        seen.append(kwargs)
+        return fn
+
+    monkeypatch.setattr(C, "compiler_missing", lambda device: None)
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    gpu, cpu = C.Compiled(tiny_model, torch.device("cuda")), C.Compiled(tiny_model, torch.device("cpu"))
+    colour = C.Compiled(lambda x: x + 1, torch.device("cuda"))
+    assert gpu.compile_arguments() == {"mode": "max-autotune-no-cudagraphs"}
+    assert cpu.compile_arguments() == {} and "mode" not in colour.compile_arguments()
+    x = torch.zeros(1, 3, 8, 8)
+    cpu(x), colour(x)
+    assert seen == [{"dynamic": False}, {"dynamic": False, "options": {"assert_indirect_indexing": False}}]
+
+
 def test_compile_setting(monkeypatch):
     monkeypatch.setenv("HDRVIDEO_COMPILE", "off")
     assert ConversionSettings().compile_resolved == "off"

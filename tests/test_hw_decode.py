@@ -139,3 +139,17 @@ def test_nvdec_decodes_the_software_decoders_frames(clip):  # pragma: no cover -
     finally:
         sw.close()
         hw.close()
+
+
+def test_the_nvdec_check_script_reports_both_decoders(tmp_path):
+    """scripts/nvdec_check.py (gpu_check.sh's nvdec part): the software row always; where NVDEC
+    does not open, a row that says why, and exit 0."""
+    import json
+
+    cmd = [sys.executable, "scripts/nvdec_check.py", "--size", "192x108", "--frames", "6", "--json"]
+    rows = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120).stdout)
+    assert rows[0]["path"] == "software" and rows[0]["frames"] == 6 and rows[0]["fps"] > 0
+    if NO_NVDEC is not None:
+        assert rows[1] == {"path": "nvdec", "error": f"no NVDEC here ({NO_NVDEC})"}
+    else:  # pragma: no cover - an NVIDIA GPU only
+        assert rows[1]["same_rgb_as_software"] and rows[1]["format"] == "nv12"

@@ -175,7 +175,7 @@ def run_bench(
             "device": str(device),
             "size": f"{w}x{h}",
             "frames": len(decoded),
-            "encoder": f"libx265 preset {enc.preset}, crf {enc.crf or 18}",
+            "encoder": f"libx265 preset {enc.preset}, crf {enc.crf or 18}" + (f", {enc.jobs} at once" if enc.jobs > 1 else ""),
             "decoder": decoder,
             "threads": torch.get_num_threads(),
             "compile": settings.compile_resolved,

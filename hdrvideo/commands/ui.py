@@ -75,9 +75,13 @@ def conversion_options(live: bool = False):
             click.option("--decoder", type=click.Choice(["auto", "nvdec", "software"]), default="auto",
                          show_default=True, help="Who decodes the input: NVDEC (NVIDIA's hardware decoder) or "
                                                  "the CPU's; auto: NVDEC when the conversion runs on a GPU that has it."),
+            click.option("--encode-jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+                         help="Encoders at once on consecutive chunks of the video (hevc/av1, cut at scene cuts, "
+                              "1–3 s each), each on cores/N threads: for many cores at 4K, where one x265 "
+                              "cannot use them all; costs an IDR frame a chunk and frames held in memory."),
         ]  # fmt: skip
     names = ("weights", "method", "transfer", "peak_nits", "strength", "codec", "crf", "preset", "device", "precision", "quality",
-             "batch_size", "temporal", "lookahead", "encoder", "force", "compile_", "decoder")  # fmt: skip
+             "batch_size", "temporal", "lookahead", "encoder", "force", "compile_", "decoder", "encode_jobs")  # fmt: skip
 
     def decorate(f):
         @functools.wraps(f)

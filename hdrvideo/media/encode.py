@@ -22,6 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .chunked_encode import ChunkedEncoder, SceneCuts, chunk_limits
 from .decode import short_error
 from .decoded_light import DecodedLight
 from .encoder_settings import (  # noqa: F401 - re-exported: the writer's public names
@@ -98,6 +99,8 @@ class HDRWriter:
             options["movflags"] = "+frag_keyframe+empty_moov"
         elif fmt == "mp4":
             options["movflags"] = "+faststart"
+        if settings.jobs > 1:  # chunks' packets arrive late: the muxer waits for them (audio is small)
+            options["max_interleave_delta"] = "0"
         options.update(container_options or {})
         try:
             self.container = av.open(self.target, "w", format=fmt, options=options)
@@ -108,27 +111,19 @@ class HDRWriter:
         if settings.codec == "av1":  # SVT-AV1's 20-line banner off stderr: errors only (the user's value wins)
             os.environ.setdefault("SVT_LOG", "1")
         stream = self.container.add_stream(CODECS[settings.codec], rate=rate or Fraction(25))
-        cc = stream.codec_context
-        cc.width, cc.height = width, height
-        cc.pix_fmt = PIXEL_FORMATS[settings.codec]
-        cc.time_base = time_base
-        stream.time_base = time_base
-        cc.color_primaries = PRIMARIES_BT2020
-        cc.color_trc = TRC[settings.transfer]
-        cc.colorspace = MATRIX_BT2020_NCL
-        cc.color_range = RANGE_LIMITED
-        stream.metadata.update({"timecode": timecode} if timecode else {})  # MOV/MP4: a tmcd track; MKV: a tag
-        if settings.threads:
-            cc.thread_count = settings.threads
-        cc.options = codec_options(settings)
-        if settings.low_latency:
-            # a receiver that joins a live stream waits for the next keyframe (with its parameter
-            # sets: repeat-headers): one a second, so default ffplay/VLC probing starts at once
-            cc.gop_size = max(1, round(float(rate))) if rate else 30
         if settings.codec in ("hevc", "hevc_nvenc") and fmt in ("mp4", "mov"):
             stream.codec_tag = "hvc1"  # Apple players want hvc1, not hev1
-        if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
-            cc.sample_aspect_ratio = stream.sample_aspect_ratio = sample_aspect
+        stream.time_base = time_base
+        self._configure(stream.codec_context, rate, time_base, sample_aspect)
+        if sample_aspect is not None:
+            stream.sample_aspect_ratio = sample_aspect
+        stream.metadata.update({"timecode": timecode} if timecode else {})  # MOV/MP4: a tmcd track; MKV: a tag
+        self._chunks: ChunkedEncoder | None = None
+        if settings.jobs > 1:
+            fewest, most = settings.chunk_frames or chunk_limits(3 * width * height, settings.jobs, float(rate or 25))
+            self._chunks = ChunkedEncoder(lambda: self._chunk_context(rate, time_base, sample_aspect), settings.jobs,
+                                          fewest, most)  # fmt: skip
+            self._cuts = SceneCuts()
         self.stream = stream
         # PQ light levels are measured again on what a decoder shows (encoder ringing; see decoded_light)
         measured = settings.transfer == "pq" and settings.codec not in ("prores", "ffv1") and settings.light_level_known
@@ -146,6 +141,41 @@ class HDRWriter:
         self._copied: dict[int, av.stream.Stream] = {}
         self._transcoded: dict[int, tuple[av.audio.AudioStream, av.AudioResampler]] = {}
         self._subtitles: dict[int, tuple[av.subtitles.stream.SubtitleStream, av.stream.Stream]] = {}
+
+    def _configure(self, cc: av.CodecContext, rate: Fraction | None, time_base: Fraction,
+                   sample_aspect: Fraction | None) -> None:  # fmt: skip
+        """The video encoder's settings: size, 10-bit format, BT.2020 tags, codec options."""
+        settings = self.settings
+        cc.width, cc.height = self.width, self.height
+        cc.pix_fmt = PIXEL_FORMATS[settings.codec]
+        cc.time_base = time_base
+        cc.color_primaries = PRIMARIES_BT2020
+        cc.color_trc = TRC[settings.transfer]
+        cc.colorspace = MATRIX_BT2020_NCL
+        cc.color_range = RANGE_LIMITED
+        if settings.threads:
+            cc.thread_count = settings.threads
+        cc.options = codec_options(settings)
+        if settings.low_latency:
+            # a receiver that joins a live stream waits for the next keyframe (with its parameter
+            # sets: repeat-headers): one a second, so default ffplay/VLC probing starts at once
+            cc.gop_size = max(1, round(float(rate))) if rate else 30
+        if sample_aspect is not None:  # anamorphic: the pixels' shape, in the bitstream's VUI and the container
+            cc.sample_aspect_ratio = sample_aspect
+
+    def _chunk_context(self, rate: Fraction | None, time_base: Fraction, sample_aspect: Fraction | None) -> av.CodecContext:
+        """An encoder for the next chunk: the stream's own for the first (opened here, in the
+        writer's thread unless the header, written for an early packet of another stream, opened
+        it already), new alike ones after it."""
+        if self._chunks is not None and self._chunks.started == 0:
+            cc = self.stream.codec_context
+        else:
+            cc = av.CodecContext.create(CODECS[self.settings.codec], "w")
+            cc.flags = self.stream.codec_context.flags
+            self._configure(cc, rate, time_base, sample_aspect)
+        if not cc.is_open:
+            cc.open()
+        return cc
 
     # -- streams copied from the input --------------------------------------------------------
     def add_copy(self, in_stream: av.stream.Stream) -> bool:
@@ -260,11 +290,13 @@ class HDRWriter:
         frame.time_base = self.stream.codec_context.time_base
         self.max_cll = max(self.max_cll, float(max_cll))
         self.max_fall = max(self.max_fall, float(max_fall))
-        for packet in self.stream.encode(frame):
+        packets = self.stream.encode(frame) if self._chunks is None else self._chunks.encode(frame, self._cuts.feed(y))
+        for packet in packets:
             self._mux_video(packet)
         self.frames += 1
 
     def _mux_video(self, packet: av.Packet) -> None:
+        packet.stream = self.stream  # (a chunk's encoder is not the stream's own)
         # libx265 returns an uninitialised DTS (0x7F7F…) for the only packet of a one-frame
         # encode; a DTS after the PTS is never valid, and the muxer refuses it
         if packet.pts is not None and packet.dts is not None and packet.dts > packet.pts:
@@ -298,7 +330,7 @@ class HDRWriter:
         """Flush the encoder, finish the file and write the true MaxCLL/MaxFALL into it."""
         if not self._started:
             self._start()
-        for packet in self.stream.encode(None):
+        for packet in self.stream.encode(None) if self._chunks is None else self._chunks.flush():
             self._mux_video(packet)
         for index in self._transcoded:
             self.encode_audio(index, None)
@@ -323,6 +355,8 @@ class HDRWriter:
         """Close without flushing (the file is about to be deleted)."""
         if self._decoded is not None:
             self._decoded.stop()
+        if self._chunks is not None:
+            self._chunks.abort()
         try:
             self.container.close()
         except Exception:  # noqa: BLE001 - best effort on the way out

@@ -70,6 +70,8 @@ class EncoderSettings:
     # False for live network outputs, whose light levels cannot be known or patched afterwards:
     # MaxCLL/MaxFALL are then signalled as 0, "unknown" (CTA-861.3)
     light_level_known: bool = True
+    jobs: int = 1  # encoders at once on consecutive chunks (chunked_encode), each on cores / jobs threads
+    chunk_frames: tuple[int, int] | None = None  # (fewest, most) frames in a chunk; None: chunk_limits's
 
     def check_options(self) -> None:
         """``crf`` and ``preset`` for this codec (x265: CRF 0–51 and its named presets; SVT-AV1:
@@ -91,6 +93,13 @@ class EncoderSettings:
                 raise EncodeError(f"--preset for {self.codec} must be p1 (fastest) … p7 (best), got {self.preset!r}")
             if self.codec in ("prores", "ffv1"):
                 raise EncodeError(f"--preset applies to hevc and av1, not {self.codec}")
+        if self.jobs != 1:
+            if self.jobs < 1:
+                raise EncodeError(f"--encode-jobs must be 1 or more, got {self.jobs}")
+            if self.codec not in ("hevc", "av1") or self.encoder != "pyav" or self.low_latency:
+                raise EncodeError("--encode-jobs applies to hevc and av1 (x265, SVT-AV1) through PyAV, "
+                                  f"not to {self.codec}{' through ffmpeg' if self.encoder != 'pyav' else ''}"
+                                  f"{' live' if self.low_latency else ''}")  # fmt: skip
         if self.codec in HARDWARE and self.encoder == "pyav":
             problem = hardware_problem(self.codec)
             if problem is not None:
@@ -109,6 +118,12 @@ class EncoderSettings:
             raise EncodeError(f"{container_format} cannot hold {self.codec}; use {' or '.join(holders)}")
 
 
+def _threads_per_job(jobs: int) -> int:
+    from .chunked_encode import cores
+
+    return max(1, cores() // jobs)
+
+
 def codec_options(s: EncoderSettings) -> dict[str, str]:
     placeholder = cll_placeholder(s.peak_nits) if s.light_level_known else 0
     if s.codec == "hevc":
@@ -125,6 +140,8 @@ def codec_options(s: EncoderSettings) -> dict[str, str]:
             params += ["transfer=arib-std-b67", "atc-sei=18"]
         if s.low_latency:
             params += ["bframes=0", "rc-lookahead=0", "frame-threads=1"]
+        if s.jobs > 1:  # each chunk's encoder on its share of the cores
+            params.append(f"pools={_threads_per_job(s.jobs)}")
         opts = {"x265-params": ":".join(params), "crf": str(s.crf if s.crf is not None else 18)}
         opts["preset"] = s.preset or ("ultrafast" if s.low_latency else "medium")
         if s.low_latency:
@@ -137,6 +154,8 @@ def codec_options(s: EncoderSettings) -> dict[str, str]:
                 f"mastering-display={MASTER_XY_FLOAT}L({s.peak_nits:g},0.0001)",
                 f"content-light={placeholder},{placeholder}",
             ]
+        if s.jobs > 1:
+            params.append(f"lp={_threads_per_job(s.jobs)}")
         opts = {"crf": str(s.crf if s.crf is not None else 30), "preset": s.preset or ("12" if s.low_latency else "8")}
         if params:
             opts["svtav1-params"] = ":".join(params)

@@ -123,6 +123,7 @@ class ConversionSettings:
     threads: int | None = None
     compile: str | None = None
     decoder: str = "auto"
+    encode_jobs: int = 1
 
     @property
     def compile_resolved(self) -> str:
@@ -198,7 +199,7 @@ class ConversionSettings:
     def encoder_settings(self, **extra) -> EncoderSettings:
         """The encoder part (``extra``: e.g. ``low_latency=True`` for live outputs)."""
         return EncoderSettings(codec=self.chosen_codec()[0], transfer=self.transfer, peak_nits=self.peak_nits, crf=self.crf,
-                               preset=self.preset, encoder=self.encoder, **extra)  # fmt: skip
+                               preset=self.preset, encoder=self.encoder, jobs=self.encode_jobs, **extra)  # fmt: skip
 
     def build_processor(
         self, notify: Callable[[str], None] | None = None, tile: int | None = None
