@@ -28,6 +28,7 @@ from .decoded_light import DecodedLight
 from .encoder_settings import (  # noqa: F401 - re-exported: the writer's public names
     CODECS,
     CONTAINERS,
+    HARDWARE,
     MATRIX_BT2020_NCL,
     PIXEL_FORMATS,
     PRIMARIES_BT2020,
@@ -37,6 +38,7 @@ from .encoder_settings import (  # noqa: F401 - re-exported: the writer's public
     EncoderSettings,
     codec_options,
 )
+from .hdr_metadata import av1_hdr_obus, hevc_hdr_sei, with_hdr_metadata
 from .light_level import cll_placeholder, content_light_level, patch_content_light_level
 from .mov_boxes import add_hdr_boxes, clli_box, mdcv_box
 from .subtitles import add_mov_text, to_mov_text
@@ -128,6 +130,11 @@ class HDRWriter:
         # PQ light levels are measured again on what a decoder shows (encoder ringing; see decoded_light)
         measured = settings.transfer == "pq" and settings.codec not in ("prores", "ffv1") and settings.light_level_known
         self._decoded = DecodedLight(settings.codec) if measured else None
+        self._hdr_messages: bytes | None = None  # NVENC: the mastering display and light level, written by us
+        if settings.codec in HARDWARE and settings.transfer == "pq":
+            level = cll_placeholder(settings.peak_nits) if settings.light_level_known else 0
+            messages = hevc_hdr_sei if settings.codec == "hevc_nvenc" else av1_hdr_obus
+            self._hdr_messages = messages(settings.peak_nits, level, level)
         self.rotation = 0  # display rotation (degrees), applied when the first frame is written
         self._started = False
         self._early: list[av.Packet] = []
@@ -296,6 +303,8 @@ class HDRWriter:
         self.frames += 1
 
     def _mux_video(self, packet: av.Packet) -> None:
+        if self._hdr_messages is not None and packet.is_keyframe:
+            packet = self._with_messages(packet)
         packet.stream = self.stream  # (a chunk's encoder is not the stream's own)
         # libx265 returns an uninitialised DTS (0x7F7F…) for the only packet of a one-frame
         # encode; a DTS after the PTS is never valid, and the muxer refuses it
@@ -310,6 +319,13 @@ class HDRWriter:
             raise OSError(errno.EFBIG, f"{self.path.name} reached the file-size limit (ulimit -f) of {self._size_limit} bytes")
         if self.local and time.monotonic() - self._checked > WRITE_CHECK_S:
             self._check_writing()
+
+    def _with_messages(self, packet: av.Packet) -> av.Packet:
+        """A keyframe with the HDR10 messages its encoder did not write (:mod:`.hdr_metadata`)."""
+        out = av.Packet(with_hdr_metadata(bytes(packet), self.settings.codec.split("_")[0], self._hdr_messages))
+        out.pts, out.dts, out.time_base, out.duration = packet.pts, packet.dts, packet.time_base, packet.duration
+        out.is_keyframe = True
+        return out
 
     def _check_writing(self) -> None:
         """Notice a failing output while the conversion goes on, not at its end: FFmpeg's I/O layer
@@ -340,13 +356,14 @@ class HDRWriter:
             self.max_cll = max(self.max_cll, decoded)
         if (
             self.settings.transfer == "pq"
-            and self.settings.codec in ("hevc", "av1")
+            and self.settings.codec in ("hevc", "av1", *HARDWARE)
             and self.settings.light_level_known
             and self.local
             and self.path.is_file()
         ):
             placeholder = cll_placeholder(self.settings.peak_nits)
-            patch_content_light_level(self.path, self.settings.codec, placeholder, self.content_light_level())
+            bitstream = self.settings.codec.split("_")[0]  # hevc_nvenc's messages are HEVC SEI, av1_nvenc's AV1 OBUs
+            patch_content_light_level(self.path, bitstream, placeholder, self.content_light_level())
         if self.settings.transfer == "pq" and self.settings.light_level_known and self.local and self.format == "mov":
             # QuickTime: in the sample description too (ProRes has no in-band place for them)
             add_hdr_boxes(self.path, mdcv_box(self.settings.peak_nits) + clli_box(*self.content_light_level()))
