@@ -141,3 +141,58 @@ def test_planes_go_up_through_pinned_buffers_on_a_gpu(tmp_path):
     up = gpu.host.upload(planes)
     assert up.is_cuda and set(gpu.host._pinned) == {"y", "cbcr"} and gpu.host._pinned["y"].is_pinned()
     np.testing.assert_array_equal(up.cpu().numpy(), cpu.host.upload(planes).numpy())
+    staged = gpu.host.stack([(planes.y[i], planes.cbcr[i]) for i in range(3)], info.matrix, info.full_range)
+    ptr = gpu.host._pinned["y"].data_ptr()
+    assert gpu.host.stages and np.shares_memory(staged.y, gpu.host._pinned["y"].numpy())
+    np.testing.assert_array_equal(gpu.host.upload(staged).cpu().numpy(), up.cpu().numpy())
+    assert gpu.host._pinned["y"].data_ptr() == ptr  # sent as it was: no second copy
+
+
+def test_frames_stack_straight_into_the_staging_buffers(tmp_path):
+    """HostTransfer.stack (issue 28 #3): the one host copy that stacks a batch puts it into the
+    staging buffers the upload sends (pinned on a GPU; plain CPU tensors here), reused while the
+    shape holds; what cannot be staged (float frames, a batch mixing planes and RGB) is stacked
+    as stack_frames does."""
+    from hdrvideo.pipeline.frames import HostTransfer
+
+    info, frames, c = _decoded(_clip(tmp_path / "c.mp4", "yuv420p", 1, False, frames=4))
+    items = [frame_to_input(f, info, True) for f in frames]
+    rgb_items = [frame_to_rgb(f, info) for f in frames]
+    c.close()
+    host = HostTransfer(torch.device("cpu"))
+    assert not host.stages  # a CPU's default: nothing to gain from staging
+    host.stages = True
+    first = host.stack(items[:2], "bt709", False)
+    expected = stack_frames(items[:2], "bt709", False)
+    assert isinstance(first, YCbCrFrames) and np.shares_memory(first.y, host._pinned["y"].numpy())
+    np.testing.assert_array_equal(first.y, expected.y)
+    np.testing.assert_array_equal(first.cbcr, expected.cbcr)
+    ptr = host._pinned["y"].data_ptr()
+    second = host.stack(items[2:], "bt709", False)  # same shape: the same buffer (the first batch is gone)
+    assert host._pinned["y"].data_ptr() == ptr
+    np.testing.assert_array_equal(second.y, stack_frames(items[2:], "bt709", False).y)
+    host.stack(items[:1], "bt709", False)
+    assert host._pinned["y"].shape[0] == 1  # another batch size: a new buffer
+    rgb = host.stack(rgb_items, "bt709", False)
+    assert np.shares_memory(rgb, host._pinned["rgb"].numpy()) and np.array_equal(rgb, np.stack(rgb_items))
+    floats = [f.astype(np.float32) / 255 for f in rgb_items]
+    assert not np.shares_memory(host.stack(floats, "bt709", False), host._pinned["rgb"].numpy())
+    mixed = host.stack([items[0], rgb_items[1]], "bt709", False)
+    np.testing.assert_array_equal(mixed, stack_frames([items[0], rgb_items[1]], "bt709", False))
+
+
+def test_convert_through_the_staging_buffers_writes_the_same_file(tmp_path):
+    """convert with staged planes (as on a GPU) and without: the same codes, losslessly written."""
+    from hdrvideo.commands.convert import convert_video
+    from hdrvideo.media.encode import EncoderSettings
+
+    clip = make_clip(tmp_path / "in.mp4", w=160, h=90, frames=9, audio=False)
+    outs = []
+    for stages in (False, True):
+        proc = FrameProcessor(None, "pq")
+        proc.host.takes_planes, proc.host.stages = True, stages
+        convert_video(clip, tmp_path / f"o{stages}.mkv", proc, EncoderSettings(codec="ffv1"), batch_size=4)
+        with av.open(str(tmp_path / f"o{stages}.mkv")) as c:
+            outs.append(np.stack([f.to_ndarray() for f in c.decode(video=0)]))
+    assert set(proc.host._pinned) == {"y", "cbcr"} and len(outs[1]) == 9
+    np.testing.assert_array_equal(outs[1], outs[0])

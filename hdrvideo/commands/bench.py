@@ -29,7 +29,6 @@ from ..media.encode import EncoderSettings, HDRWriter
 from ..media.hw_decode import open_decoding
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.settings import ConversionSettings, pick_device
-from ..pipeline.ycbcr_input import stack_frames
 from .convert import convert_video
 
 __all__ = ["make_bench_clip", "pace", "run_bench", "format_bench", "bench_network", "format_network", "network_flops"]
@@ -72,7 +71,7 @@ def _decode_all(path: Path, planes: bool, decoder: str, device: str) -> tuple[li
 
 def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: int):
     def stack(items: list):
-        return stack_frames(items, info.matrix, info.full_range)
+        return proc.host.stack(items, info.matrix, info.full_range)
 
     for _ in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
         proc.process(stack(frames[:batch]))
@@ -112,7 +111,7 @@ def _processing_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) 
         if item is not None:
             pending.append(item)
         if pending and (done or len(pending) == batch):
-            proc.process(stack_frames(pending, info.matrix, info.full_range))
+            proc.process(proc.host.stack(pending, info.matrix, info.full_range))
             n += len(pending)
             pending.clear()
     if proc.device.type == "cuda":

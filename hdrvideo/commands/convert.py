@@ -28,7 +28,6 @@ from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..media.hw_decode import open_decoding
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
-from ..pipeline.ycbcr_input import stack_frames
 from .jobs import ConvertError, check_job_info, input_notes, lost_frames, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
@@ -343,7 +342,7 @@ def _process_loop(to_proc, to_write, processor, batch_size, progress, info, stat
 
     def flush() -> None:
         if frames:
-            batch = processor.process(stack_frames(frames, info.matrix, info.full_range))
+            batch = processor.process(processor.host.stack(frames, info.matrix, info.full_range))
             pts = [it[2] for it in pending if it[0] == "frame"]
             # the batch's frames go first, then the packets demuxed alongside them (the muxer
             # interleaves by timestamp)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .ycbcr_input import YCbCrFrames, planes_to_rgb
+from .ycbcr_input import YCbCrFrames, planes_to_rgb, stack_frames
 
 __all__ = ["HDRBatch", "HostTransfer", "sdr_to_tensor", "frames_tensor", "to_signal"]
 
@@ -88,10 +88,42 @@ class HostTransfer:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self._pinned: dict[str, torch.Tensor] = {}
+        self.stages = device.type == "cuda"
+        """Whether :meth:`stack` stacks frames straight into the staging buffers (pinned memory on a
+        GPU: one host copy a batch instead of two; settable, for tests on a CPU)."""
         self.takes_planes = device.type == "cuda"
         """Whether callers should hand over 8-bit 4:2:0 frames as planes (half the bytes to copy):
         on a GPU, where the upload is part of the colour stage's cost; on a CPU swscale's ``rgb24``
         costs less than the conversion here (settable, for tests and measurements)."""
+
+    def stack(self, items: list, matrix: str, full_range: bool) -> np.ndarray | YCbCrFrames:
+        """:func:`~.ycbcr_input.stack_frames`, stacked straight into this transfer's staging buffers
+        where :attr:`stages` (so :meth:`upload` sends them as they are): planes into ``y`` (B, H, W)
+        and ``cbcr`` (B, 2, H/2, W/2) uint8, R'G'B' frames into ``rgb`` (B, H, W, 3). The batch
+        lives in those buffers until the next call: hand it to the processor before stacking
+        another (``process`` returns once the batch's results are back)."""
+        if not self.stages or not items:
+            return stack_frames(items, matrix, full_range)
+        if all(isinstance(it, tuple) for it in items):
+            y = self._staging("y", (len(items), *items[0][0].shape), torch.uint8)
+            cbcr = self._staging("cbcr", (len(items), *items[0][1].shape), torch.uint8)
+            np.stack([it[0] for it in items], out=y)
+            np.stack([it[1] for it in items], out=cbcr)
+            return YCbCrFrames(y, cbcr, matrix, full_range)
+        dtypes = {getattr(it, "dtype", None) for it in items}
+        if len(dtypes) > 1 or dtypes - {np.dtype(np.uint8), np.dtype(np.uint16)}:  # mixed, or float: as stack_frames does
+            return stack_frames(items, matrix, full_range)
+        dtype = torch.uint8 if items[0].dtype == np.uint8 else torch.uint16
+        rgb = self._staging("rgb", (len(items), *items[0].shape), dtype)
+        np.stack(items, out=rgb)
+        return rgb
+
+    def _staging(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+        """The staging buffer ``name`` as a NumPy view, (re)made where its shape or type changed."""
+        buf = self._pinned.get(name)
+        if buf is None or tuple(buf.shape) != shape or buf.dtype != dtype:
+            buf = self._pinned[name] = torch.empty(shape, dtype=dtype, pin_memory=self.device.type == "cuda")
+        return buf.numpy()
 
     def upload(self, frames: np.ndarray | torch.Tensor | YCbCrFrames) -> torch.Tensor:
         """Host frames (B, H, W, 3) → the same on the device. Y'CbCr 4:2:0 planes
@@ -108,6 +140,8 @@ class HostTransfer:
         if self.device.type != "cuda" or t.device.type == "cuda":
             return t.to(self.device)
         buf = self._pinned.get(name)
+        if buf is not None and buf.data_ptr() == t.data_ptr() and buf.shape == t.shape and buf.dtype == t.dtype:
+            return buf.to(self.device, non_blocking=True)  # stacked into the buffer already (:meth:`stack`)
         if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
             buf = self._pinned[name] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
         buf.copy_(t)
