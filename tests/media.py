@@ -214,3 +214,20 @@ def expand_everything(monkeypatch, factor: float) -> None:
         return signal.new_full((b, 1, h, w), math.log(factor)), signal.new_tensor([0.0, 1.0]).expand(b, 2)
 
     monkeypatch.setattr(FrameProcessor, "log_gain", expanded)
+
+
+def convert_error_line(inp: Path, out: Path, *options: str, timeout: float = 120) -> tuple[str, float]:
+    """Run ``hdrvideo convert inp out *options`` expecting a refusal: asserts exit 1, exactly one
+    line on stderr and no output file; → that line and the seconds it took."""
+    import subprocess
+    import sys
+    import time
+
+    t = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "hdrvideo", "convert", str(inp), str(out), *options],
+                       capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert not out.exists()
+    return lines[0], time.monotonic() - t

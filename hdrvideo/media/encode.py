@@ -130,6 +130,7 @@ class HDRWriter:
         # PQ light levels are measured again on what a decoder shows (encoder ringing; see decoded_light)
         measured = settings.transfer == "pq" and settings.codec not in ("prores", "ffv1") and settings.light_level_known
         self._decoded = DecodedLight(settings.codec) if measured else None
+        self._bitstream = settings.codec.split("_")[0]  # hevc_nvenc writes HEVC, av1_nvenc AV1
         self._hdr_messages: bytes | None = None  # NVENC: the mastering display and light level, written by us
         if settings.codec in HARDWARE and settings.transfer == "pq":
             level = cll_placeholder(settings.peak_nits) if settings.light_level_known else 0
@@ -322,7 +323,7 @@ class HDRWriter:
 
     def _with_messages(self, packet: av.Packet) -> av.Packet:
         """A keyframe with the HDR10 messages its encoder did not write (:mod:`.hdr_metadata`)."""
-        out = av.Packet(with_hdr_metadata(bytes(packet), self.settings.codec.split("_")[0], self._hdr_messages))
+        out = av.Packet(with_hdr_metadata(bytes(packet), self._bitstream, self._hdr_messages))
         out.pts, out.dts, out.time_base, out.duration = packet.pts, packet.dts, packet.time_base, packet.duration
         out.is_keyframe = True
         return out
@@ -362,8 +363,7 @@ class HDRWriter:
             and self.path.is_file()
         ):
             placeholder = cll_placeholder(self.settings.peak_nits)
-            bitstream = self.settings.codec.split("_")[0]  # hevc_nvenc's messages are HEVC SEI, av1_nvenc's AV1 OBUs
-            patch_content_light_level(self.path, bitstream, placeholder, self.content_light_level())
+            patch_content_light_level(self.path, self._bitstream, placeholder, self.content_light_level())
         if self.settings.transfer == "pq" and self.settings.light_level_known and self.local and self.format == "mov":
             # QuickTime: in the sample description too (ProRes has no in-band place for them)
             add_hdr_boxes(self.path, mdcv_box(self.settings.peak_nits) + clli_box(*self.content_light_level()))

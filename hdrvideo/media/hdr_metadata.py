@@ -22,19 +22,13 @@ from __future__ import annotations
 
 import struct
 
-from .mov_boxes import BT2020_D65_XY
+from .mov_boxes import BT2020_D65_XY, mdcv_payload
 
 __all__ = ["hevc_hdr_sei", "av1_hdr_obus", "with_hdr_metadata"]
 
 _HEVC_PREFIX_SEI = 39
 _AV1_OBU_METADATA = 5
 _AV1_PICTURE_OBUS = {3, 4, 6, 7}  # frame header, tile group, frame, redundant frame header
-
-
-def _mdcv_hevc(peak_nits: float, min_nits: float) -> bytes:
-    """H.265 D.2.28's 24 bytes: G, B, R and white point (x, y in 0.00002), max and min luminance in 0.0001 cd/m²."""
-    body = b"".join(struct.pack(">HH", round(x / 0.00002), round(y / 0.00002)) for x, y in BT2020_D65_XY)
-    return body + struct.pack(">II", round(peak_nits * 10000), round(min_nits * 10000))
 
 
 def _emulation_prevention(rbsp: bytes) -> bytes:
@@ -52,7 +46,7 @@ def _emulation_prevention(rbsp: bytes) -> bytes:
 def hevc_hdr_sei(peak_nits: float, max_cll: int, max_fall: int, min_nits: float = 0.0001) -> bytes:
     """One prefix SEI NAL unit (with its 4-byte start code) carrying the mastering display and the
     content light level: BT.2020 primaries, D65, ``min_nits``–``peak_nits`` cd/m²."""
-    payload = bytes([137, 24]) + _mdcv_hevc(peak_nits, min_nits)
+    payload = bytes([137, 24]) + mdcv_payload(peak_nits, min_nits)
     payload += bytes([144, 4]) + struct.pack(">HH", min(max_cll, 0xFFFF), min(max_fall, 0xFFFF))
     header = bytes([_HEVC_PREFIX_SEI << 1, 1])  # forbidden 0, type 39, layer 0, temporal id + 1 = 1
     return b"\x00\x00\x00\x01" + header + _emulation_prevention(payload + b"\x80")

@@ -78,13 +78,13 @@ def chosen_decoder(decoder: str, device: str) -> tuple[str, str | None]:
 def open_decoding(path: str | Path, decoder: str, device: str = "cuda") -> av.container.InputContainer:
     """Open ``path`` for reading, its video decoded by ``decoder`` (``nvdec`` | ``software``, as
     :func:`chosen_decoder` resolves it): NVDEC with FFmpeg's software fallback for codecs it
-    lacks. If the hardware open fails after all (a device lost since the probe), the software
-    decoder opens the file instead; a file that cannot be read raises :class:`InputError`."""
+    lacks. If the hardware open fails (a device lost since the probe, or a path that is no media
+    file), the software open is tried instead, which raises :class:`InputError` with its one line
+    where the file itself is the problem."""
     if decoder != "nvdec" or str(path) == "-":  # standard input: opened once, never retried
         return open_input(path)
     from av.codec.hwaccel import HWAccel
 
-    open_input(path).close()  # the path's own checks and errors first, in software's words
     try:
         return av.open(str(path), metadata_errors="ignore",
                        hwaccel=HWAccel("cuda", device=str(_cuda_index(device)), allow_software_fallback=True))  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-__all__ = ["add_hdr_boxes", "mdcv_box", "clli_box", "BT2020_D65_XY"]
+__all__ = ["add_hdr_boxes", "mdcv_box", "mdcv_payload", "clli_box", "BT2020_D65_XY"]
 
 BT2020_D65_XY = ((0.170, 0.797), (0.131, 0.046), (0.708, 0.292), (0.3127, 0.3290))
 """ITU-R BT.2020 primaries G, B, R and the D65 white point (CIE 1931 x, y), ST 2086 order."""
@@ -29,10 +29,17 @@ _PATH = (b"trak", b"mdia", b"minf", b"stbl", b"stsd")
 _VISUAL_ENTRY_FIELDS = 78  # QuickTime / ISO visual sample entry: fixed fields before its child boxes
 
 
+def mdcv_payload(peak_nits: float, min_nits: float = 0.0001, xy=BT2020_D65_XY) -> bytes:
+    """SMPTE ST 2086 as 24 bytes, laid out alike in the ``mdcv`` box and HEVC's mastering display
+    SEI (H.265 D.2.28): primaries G, B, R and the white point (x, y in 0.00002), then the maximum
+    and minimum luminance in 0.0001 cd/m²."""
+    body = b"".join(struct.pack(">HH", round(x / 0.00002), round(y / 0.00002)) for x, y in xy)
+    return body + struct.pack(">II", round(peak_nits * 10000), round(min_nits * 10000))
+
+
 def mdcv_box(peak_nits: float, min_nits: float = 0.0001, xy=BT2020_D65_XY) -> bytes:
     """The ``mdcv`` box of a mastering display of these primaries and luminance range."""
-    body = b"".join(struct.pack(">HH", round(x / 0.00002), round(y / 0.00002)) for x, y in xy)
-    body += struct.pack(">II", round(peak_nits * 10000), round(min_nits * 10000))
+    body = mdcv_payload(peak_nits, min_nits, xy)
     return struct.pack(">I4s", 8 + len(body), b"mdcv") + body
 
 
