@@ -120,8 +120,8 @@ def test_convert_with_planes_writes_the_same_video(tmp_path):
         proc = FrameProcessor(None, "pq")
         proc.host.takes_planes = planes
         seen = []
-        real = proc.process
-        proc.process = lambda frames, keep_signal=False, _r=real, _s=seen: (_s.append(type(frames).__name__), _r(frames, keep_signal))[1]
+        real = proc.submit
+        proc.submit = lambda frames, keep_signal=False, _r=real, _s=seen: (_s.append(type(frames).__name__), _r(frames, keep_signal))[1]
         r = convert_video(clip, tmp_path / f"o{planes}.mkv", proc, EncoderSettings(preset="ultrafast"))
         assert r.frames == 8 and set(seen) == {"YCbCrFrames" if planes else "ndarray"}
         with av.open(str(tmp_path / f"o{planes}.mkv")) as c:
@@ -142,10 +142,32 @@ def test_planes_go_up_through_pinned_buffers_on_a_gpu(tmp_path):
     assert up.is_cuda and set(gpu.host._pinned) == {"y", "cbcr"} and gpu.host._pinned["y"].is_pinned()
     np.testing.assert_array_equal(up.cpu().numpy(), cpu.host.upload(planes).numpy())
     staged = gpu.host.stack([(planes.y[i], planes.cbcr[i]) for i in range(3)], info.matrix, info.full_range)
-    ptr = gpu.host._pinned["y"].data_ptr()
-    assert gpu.host.stages and np.shares_memory(staged.y, gpu.host._pinned["y"].numpy())
+    ptr = gpu.host._pinned["y1"].data_ptr()
+    assert gpu.host.stages and np.shares_memory(staged.y, gpu.host._pinned["y1"].numpy())
+    assert gpu.host._pinned["y1"].is_pinned()
     np.testing.assert_array_equal(gpu.host.upload(staged).cpu().numpy(), up.cpu().numpy())
-    assert gpu.host._pinned["y"].data_ptr() == ptr  # sent as it was: no second copy
+    assert gpu.host._pinned["y1"].data_ptr() == ptr and "y0" not in gpu.host._pinned  # sent as it was: no second copy
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: the copy streams run on a GPU only")
+def test_copies_run_on_streams_of_their_own_on_a_gpu(tmp_path):
+    """Issue 28 #3 on a GPU: batches submitted one ahead (uploads on the upload stream, downloads
+    on the download stream, staging slots alternating) give the codes processing them one by one
+    gives, and on a CPU."""
+    info, frames, c = _decoded(_clip(tmp_path / "c.mp4", "yuv420p", 1, False, frames=8))
+    items = [frame_to_input(f, info, True) for f in frames]
+    c.close()
+    gpu, cpu = FrameProcessor(None, "pq", device="cuda"), FrameProcessor(None, "pq", device="cpu")
+    assert gpu.host.in_flight == 1 and cpu.host.in_flight == 0
+    one_by_one = [gpu.process(stack_frames(items[i : i + 2], info.matrix, info.full_range)) for i in range(0, 8, 2)]
+    submitted = [gpu.submit(gpu.host.stack(items[i : i + 2], info.matrix, info.full_range)) for i in range(0, 8, 2)]
+    assert {"up", "down"} <= set(gpu.host._streams) and {"y0", "y1"} <= set(gpu.host._pinned)
+    for p, a in zip(submitted, one_by_one, strict=True):
+        b = p.result()
+        np.testing.assert_array_equal(b.y, a.y)
+        np.testing.assert_array_equal(b.uv, a.uv)
+    on_cpu = cpu.process(stack_frames(items[:2], info.matrix, info.full_range))
+    assert np.abs(on_cpu.y.astype(int) - one_by_one[0].y.astype(int)).max() <= 1
 
 
 def test_frames_stack_straight_into_the_staging_buffers(tmp_path):
@@ -164,21 +186,46 @@ def test_frames_stack_straight_into_the_staging_buffers(tmp_path):
     host.stages = True
     first = host.stack(items[:2], "bt709", False)
     expected = stack_frames(items[:2], "bt709", False)
-    assert isinstance(first, YCbCrFrames) and np.shares_memory(first.y, host._pinned["y"].numpy())
+    assert isinstance(first, YCbCrFrames) and np.shares_memory(first.y, host._pinned["y1"].numpy())
     np.testing.assert_array_equal(first.y, expected.y)
     np.testing.assert_array_equal(first.cbcr, expected.cbcr)
-    ptr = host._pinned["y"].data_ptr()
-    second = host.stack(items[2:], "bt709", False)  # same shape: the same buffer (the first batch is gone)
-    assert host._pinned["y"].data_ptr() == ptr
+    ptr = host._pinned["y1"].data_ptr()
+    # the next batch goes into the other slot: the first may still be on its way up (one in flight)
+    second = host.stack(items[2:], "bt709", False)
+    assert np.shares_memory(second.y, host._pinned["y0"].numpy())
+    np.testing.assert_array_equal(first.y, expected.y)
     np.testing.assert_array_equal(second.y, stack_frames(items[2:], "bt709", False).y)
+    host.stack(items[2:], "bt709", False)  # the slot after: the first batch's buffer, reused
+    assert host._pinned["y1"].data_ptr() == ptr
     host.stack(items[:1], "bt709", False)
-    assert host._pinned["y"].shape[0] == 1  # another batch size: a new buffer
+    assert host._pinned["y0"].shape[0] == 1  # another batch size: a new buffer
     rgb = host.stack(rgb_items, "bt709", False)
-    assert np.shares_memory(rgb, host._pinned["rgb"].numpy()) and np.array_equal(rgb, np.stack(rgb_items))
+    assert np.shares_memory(rgb, host._pinned["rgb1"].numpy()) and np.array_equal(rgb, np.stack(rgb_items))
     floats = [f.astype(np.float32) / 255 for f in rgb_items]
-    assert not np.shares_memory(host.stack(floats, "bt709", False), host._pinned["rgb"].numpy())
+    assert not any(np.shares_memory(host.stack(floats, "bt709", False), b.numpy()) for b in host._pinned.values())
     mixed = host.stack([items[0], rgb_items[1]], "bt709", False)
     np.testing.assert_array_equal(mixed, stack_frames([items[0], rgb_items[1]], "bt709", False))
+
+
+def test_a_batch_submitted_ahead_keeps_its_frames(tmp_path, tiny_model):
+    """One batch in flight (issue 28 #3): the next batch is stacked, and submitted, before the
+    first one's result is taken; each comes back as it would alone, in order (a single staging
+    buffer would have had the second batch overwrite the first)."""
+    info, frames, c = _decoded(_clip(tmp_path / "c.mp4", "yuv420p", 1, False, frames=6))
+    items = [frame_to_input(f, info, True) for f in frames]
+    c.close()
+    ref = FrameProcessor(tiny_model, "pq")
+    alone = [ref.process(stack_frames(items[i : i + 3], info.matrix, info.full_range)) for i in (0, 3)]
+    proc = FrameProcessor(tiny_model, "pq")
+    proc.host.stages, proc.host.in_flight = True, 1
+    first = proc.host.stack(items[:3], info.matrix, info.full_range)
+    second = proc.host.stack(items[3:], info.matrix, info.full_range)
+    pending = [proc.submit(first), proc.submit(second)]
+    got = [p.result() for p in pending]
+    for a, b in zip(got, alone, strict=True):
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_array_equal(a.uv, b.uv)
+    assert pending[0].result() is got[0]  # taken once
 
 
 def test_convert_through_the_staging_buffers_writes_the_same_file(tmp_path):
@@ -190,9 +237,10 @@ def test_convert_through_the_staging_buffers_writes_the_same_file(tmp_path):
     outs = []
     for stages in (False, True):
         proc = FrameProcessor(None, "pq")
-        proc.host.takes_planes, proc.host.stages = True, stages
+        # staged as on a GPU, with one batch in flight (collected after the next is submitted)
+        proc.host.takes_planes, proc.host.stages, proc.host.in_flight = True, stages, int(stages)
         convert_video(clip, tmp_path / f"o{stages}.mkv", proc, EncoderSettings(codec="ffv1"), batch_size=4)
         with av.open(str(tmp_path / f"o{stages}.mkv")) as c:
             outs.append(np.stack([f.to_ndarray() for f in c.decode(video=0)]))
-    assert set(proc.host._pinned) == {"y", "cbcr"} and len(outs[1]) == 9
+    assert set(proc.host._pinned) == {"y0", "y1", "cbcr0", "cbcr1"} and len(outs[1]) == 9
     np.testing.assert_array_equal(outs[1], outs[0])

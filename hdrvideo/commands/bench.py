@@ -76,12 +76,13 @@ def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: in
     for _ in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
         proc.process(stack(frames[:batch]))
     proc.reset()
-    out = []
+    out, submitted = [], []
     t = time.perf_counter()
-    for i in range(0, len(frames), batch):
-        out.append(proc.process(stack(frames[i : i + batch])))
-    if proc.device.type == "cuda":
-        torch.cuda.synchronize()
+    for i in range(0, len(frames), batch):  # as convert runs them: on a GPU, one batch in flight
+        submitted.append(proc.submit(stack(frames[i : i + batch])))
+        while len(submitted) > proc.host.in_flight:
+            out.append(submitted.pop(0).result())
+    out += [p.result() for p in submitted]
     return out, (time.perf_counter() - t) / len(frames)
 
 
@@ -104,18 +105,18 @@ def _processing_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) 
     t = time.perf_counter()
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    n, pending, done = 0, [], False
+    n, pending, submitted, done = 0, [], [], False
     while not done:
         item = frames.get()
         done = item is None
         if item is not None:
             pending.append(item)
         if pending and (done or len(pending) == batch):
-            proc.process(proc.host.stack(pending, info.matrix, info.full_range))
+            submitted.append(proc.submit(proc.host.stack(pending, info.matrix, info.full_range)))
             n += len(pending)
             pending.clear()
-    if proc.device.type == "cuda":
-        torch.cuda.synchronize()
+        while len(submitted) > (0 if done else proc.host.in_flight):  # one in flight on a GPU, as convert
+            submitted.pop(0).result()  # the planes in host memory, dropped
     seconds = time.perf_counter() - t
     reader.join()
     container.close()

@@ -12,7 +12,6 @@ temporary file beside the target and renamed only when complete; an interruption
 
 from __future__ import annotations
 
-import errno
 import os
 import queue
 import threading
@@ -23,12 +22,12 @@ from pathlib import Path
 
 import av
 
-from ..media.decode import PIPE, InputError, VideoInfo, frame_to_input, probe
-from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from ..media.decode import PIPE, VideoInfo, frame_to_input, probe
+from ..media.encode import CONTAINERS, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..media.hw_decode import open_decoding
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
-from .jobs import ConvertError, check_job_info, input_notes, lost_frames, temporary_path
+from .jobs import ConvertError, check_job_info, input_notes, lost_frames, one_line_error, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
 
@@ -250,13 +249,13 @@ def _run(
             t.join(timeout=5)
         writer.abort()
         if errors:
-            raise _user_error(errors[0]) from None
+            raise one_line_error(errors[0]) from None
         if isinstance(e, Exception):  # the processor's own failure (e.g. out of memory): one line
-            raise _user_error(e) from None
+            raise one_line_error(e) from None
         raise
     if errors:
         writer.abort()
-        raise _user_error(errors[0]) from None
+        raise one_line_error(errors[0]) from None
     if state["written"] == 0:
         writer.abort()
         raise ConvertError(f"no frame could be decoded from {info.path}")
@@ -339,17 +338,22 @@ def _carry_streams(container, vstream, writer, out: Path) -> _Streams:
 def _process_loop(to_proc, to_write, processor, batch_size, progress, info, state) -> None:
     pending: list = []  # frames and packets in demux order, up to batch_size frames
     frames: list = []  # R'G'B' arrays, or (y, cbcr) planes
+    # batches submitted and not yet handed to the writer: (the batch on its way, its timestamps,
+    # the packets demuxed alongside it); on a GPU one stays in flight while the next is stacked
+    submitted: list = []
+
+    def hand_over(keep: int) -> None:
+        while len(submitted) > keep:
+            batch, pts, others = submitted.pop(0)
+            if batch is not None:  # the batch's frames go first, then the packets demuxed
+                to_write.put(("frames", batch.result(), pts))  # alongside them (the muxer interleaves)
+            for it in others:  # copied packets and decoded audio to re-encode
+                to_write.put(it)
 
     def flush() -> None:
-        if frames:
-            batch = processor.process(processor.host.stack(frames, info.matrix, info.full_range))
-            pts = [it[2] for it in pending if it[0] == "frame"]
-            # the batch's frames go first, then the packets demuxed alongside them (the muxer
-            # interleaves by timestamp)
-            to_write.put(("frames", batch, pts))
-        for it in pending:
-            if it[0] != "frame":  # copied packets and decoded audio to re-encode
-                to_write.put(it)
+        batch = processor.submit(processor.host.stack(frames, info.matrix, info.full_range)) if frames else None
+        submitted.append((batch, [it[2] for it in pending if it[0] == "frame"], [it for it in pending if it[0] != "frame"]))
+        hand_over(processor.host.in_flight)
         pending.clear()
         frames.clear()
         if progress is not None:
@@ -359,6 +363,7 @@ def _process_loop(to_proc, to_write, processor, batch_size, progress, info, stat
         item = to_proc.get()
         if item is _END:
             flush()
+            hand_over(0)
             to_write.put(_END)
             return
         pending.append(item)
@@ -381,19 +386,3 @@ def _copy_chapters(container, writer: HDRWriter) -> None:
             writer.container.set_chapters(chapters)
     except Exception:  # noqa: BLE001 - chapters are a nicety; never fail a conversion over them
         pass
-
-
-def _user_error(e: BaseException) -> Exception:
-    if os.environ.get("HDRVIDEO_DEBUG"):  # the full story, for bug reports
-        import traceback
-
-        traceback.print_exception(e)
-    if isinstance(e, (ConvertError, InputError, EncodeError)):
-        return e
-    if isinstance(e, OSError):
-        if e.errno == errno.EPIPE:
-            return ConvertError("the output pipe was closed by its reader (broken pipe); output incomplete")
-        return ConvertError(f"cannot write output: {e.strerror or e}")
-    if isinstance(e, av.error.FFmpegError):
-        return ConvertError(f"media error: {str(e).splitlines()[0]}")
-    return ConvertError(f"{type(e).__name__}: {e}")

@@ -6,6 +6,7 @@ and the batch's report)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterable
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import av
 
-from ..media.decode import VideoInfo, open_input, probe
-from ..media.encode import CONTAINERS, EncoderSettings
+from ..media.decode import InputError, VideoInfo, open_input, probe
+from ..media.encode import CONTAINERS, EncodeError, EncoderSettings
 
 __all__ = [
     "IMAGE_INPUTS",
@@ -38,6 +39,7 @@ __all__ = [
     "write_report",
     "lost_frames",
     "input_notes",
+    "one_line_error",
 ]
 
 
@@ -336,3 +338,22 @@ def input_notes(info: VideoInfo, settings: EncoderSettings, out: Path, interlace
         notes.append("input is interlaced: its frames were converted as progressive (fields woven); "
                      "deinterlace it first for a clean picture, e.g. ffmpeg -vf bwdif")  # fmt: skip
     return notes
+
+
+def one_line_error(e: BaseException) -> Exception:
+    """What a conversion's failure says to the user: one :class:`ConvertError` line (our own
+    errors as they are; a broken pipe, a write failure, FFmpeg's error: their first line); the
+    traceback too where ``HDRVIDEO_DEBUG`` is set, for bug reports."""
+    if os.environ.get("HDRVIDEO_DEBUG"):  # the full story, for bug reports
+        import traceback
+
+        traceback.print_exception(e)
+    if isinstance(e, (ConvertError, InputError, EncodeError)):
+        return e
+    if isinstance(e, OSError):
+        if e.errno == errno.EPIPE:
+            return ConvertError("the output pipe was closed by its reader (broken pipe); output incomplete")
+        return ConvertError(f"cannot write output: {e.strerror or e}")
+    if isinstance(e, av.error.FFmpegError):
+        return ConvertError(f"media error: {str(e).splitlines()[0]}")
+    return ConvertError(f"{type(e).__name__}: {e}")

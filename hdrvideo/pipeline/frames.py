@@ -1,5 +1,7 @@
 """What goes into the frame processor and what comes out: host frames as device tensors, and the
-10-bit planes back (:class:`HDRBatch`), through a reused pinned buffer on a GPU.
+10-bit planes back (:class:`HDRBatch`, or :class:`PendingBatch` while on their way). On a GPU the
+frames go up from reused pinned buffers and the codes come down into pinned memory, each on a
+CUDA stream of its own, so that copies overlap the compute of the batch before or after.
 
 Shapes: frames (B, H, W, 3) uint8 / uint16 / float RGB on the host (or 8-bit Y'CbCr 4:2:0
 planes, :class:`~.ycbcr_input.YCbCrFrames`); signals (B, 3, H, W) float32
@@ -8,6 +10,7 @@ in [0, 1] on the device; planes (B, H, W) and (B, 2, H/2, W/2) uint16 10-bit cod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +18,7 @@ import torch
 
 from .ycbcr_input import YCbCrFrames, planes_to_rgb, stack_frames
 
-__all__ = ["HDRBatch", "HostTransfer", "sdr_to_tensor", "frames_tensor", "to_signal"]
+__all__ = ["HDRBatch", "PendingBatch", "Download", "HostTransfer", "SLOTS", "sdr_to_tensor", "frames_tensor", "to_signal"]
 
 
 @dataclass
@@ -53,6 +56,40 @@ class HDRBatch:
         )
 
 
+class PendingBatch:
+    """An :class:`HDRBatch` on its way back from the device
+    (:meth:`~.processor.FrameProcessor.submit`): :meth:`result` waits for it, once."""
+
+    def __init__(self, make: Callable[[], HDRBatch]) -> None:
+        self._make: Callable[[], HDRBatch] | None = make
+        self._batch: HDRBatch | None = None
+
+    def result(self) -> HDRBatch:
+        """The batch, in host memory (waits for its copies the first time)."""
+        if self._batch is None:
+            self._batch, self._make = self._make(), None
+        return self._batch
+
+    @staticmethod
+    def concat(parts: list[PendingBatch]) -> PendingBatch:
+        """The batches one after another, as one (:meth:`HDRBatch.concat` once all arrived)."""
+        return PendingBatch(lambda: HDRBatch.concat([p.result() for p in parts]))
+
+
+class Download:
+    """Tensors on their way to host memory: on a GPU, pinned host tensors the download stream is
+    filling and the event that marks the end of those copies; elsewhere the tensors themselves."""
+
+    def __init__(self, host: list[torch.Tensor], done: torch.cuda.Event | None = None) -> None:
+        self._host, self._done = host, done
+
+    def result(self) -> list[np.ndarray]:
+        """The arrays (sharing the host tensors' memory), once the copies are done."""
+        if self._done is not None:
+            self._done.synchronize()
+        return [h.numpy() for h in self._host]
+
+
 def sdr_to_tensor(frames: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
     """(B, H, W, 3) uint8 / uint16 / float RGB → (B, 3, H, W) float32 signal in [0, 1] on device."""
     return to_signal(frames_tensor(frames).to(device, non_blocking=True))
@@ -80,17 +117,35 @@ def to_signal(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 3, 1, 2).contiguous().to(torch.float32).div_(scale)
 
 
+SLOTS = 2
+"""Staging slots :meth:`HostTransfer.stack` alternates between: a batch is stacked into one while
+the batch before it, in the other, may still be on its way up (one batch in flight)."""
+
+
 class HostTransfer:
-    """Frames to the device and codes back. On a GPU through a reused pinned staging buffer and
-    non-blocking copies; the buffer is free again once the previous batch's results came back
-    (:meth:`download` ends with that synchronisation). Elsewhere plain copies."""
+    """Frames to the device and codes back.
+
+    On a GPU: frames go up from pinned staging buffers (reused while their shape holds) on an
+    upload stream; the compute stream waits for that copy's event only, and the buffer is written
+    again only once it has been read (its event). Codes come down into pinned memory on a
+    download stream that waits for the compute queued so far; :class:`Download` waits for them.
+    So the copies of one batch overlap the compute of the next, and the host stacks the next
+    batch while the GPU works. Elsewhere plain copies, done when the call returns."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self._pinned: dict[str, torch.Tensor] = {}
+        self._pinned: dict[str, torch.Tensor] = {}  # staging buffers: "y0", "cbcr1", "rgb0" … (stack), "y" … (upload)
+        self._sent: dict[str, torch.cuda.Event] = {}  # the upload last made from each buffer
+        self._streams: dict[str, torch.cuda.Stream] = {}
+        self._slot = 0
         self.stages = device.type == "cuda"
         """Whether :meth:`stack` stacks frames straight into the staging buffers (pinned memory on a
         GPU: one host copy a batch instead of two; settable, for tests on a CPU)."""
+        self.in_flight = 1 if device.type == "cuda" else 0
+        """How many batches a caller keeps submitted before collecting the oldest
+        (:meth:`~.processor.FrameProcessor.submit`): one on a GPU, so the host prepares the next
+        batch while the GPU works; none on a CPU, where a submitted batch is done (settable, for
+        tests)."""
         self.takes_planes = device.type == "cuda"
         """Whether callers should hand over 8-bit 4:2:0 frames as planes (half the bytes to copy):
         on a GPU, where the upload is part of the colour stage's cost; on a CPU swscale's ``rgb24``
@@ -98,15 +153,16 @@ class HostTransfer:
 
     def stack(self, items: list, matrix: str, full_range: bool) -> np.ndarray | YCbCrFrames:
         """:func:`~.ycbcr_input.stack_frames`, stacked straight into this transfer's staging buffers
-        where :attr:`stages` (so :meth:`upload` sends them as they are): planes into ``y`` (B, H, W)
-        and ``cbcr`` (B, 2, H/2, W/2) uint8, R'G'B' frames into ``rgb`` (B, H, W, 3). The batch
-        lives in those buffers until the next call: hand it to the processor before stacking
-        another (``process`` returns once the batch's results are back)."""
+        where :attr:`stages` (so :meth:`upload` sends them as they are): planes into ``y<slot>``
+        (B, H, W) and ``cbcr<slot>`` (B, 2, H/2, W/2) uint8, R'G'B' frames into ``rgb<slot>``
+        (B, H, W, 3), the slot alternating over :data:`SLOTS`. A batch lives in its buffers until
+        the next call but one: hand each batch to the processor before stacking two more."""
         if not self.stages or not items:
             return stack_frames(items, matrix, full_range)
+        self._slot = (self._slot + 1) % SLOTS
         if all(isinstance(it, tuple) for it in items):
-            y = self._staging("y", (len(items), *items[0][0].shape), torch.uint8)
-            cbcr = self._staging("cbcr", (len(items), *items[0][1].shape), torch.uint8)
+            y = self._staging(f"y{self._slot}", (len(items), *items[0][0].shape), torch.uint8)
+            cbcr = self._staging(f"cbcr{self._slot}", (len(items), *items[0][1].shape), torch.uint8)
             np.stack([it[0] for it in items], out=y)
             np.stack([it[1] for it in items], out=cbcr)
             return YCbCrFrames(y, cbcr, matrix, full_range)
@@ -114,16 +170,24 @@ class HostTransfer:
         if len(dtypes) > 1 or dtypes - {np.dtype(np.uint8), np.dtype(np.uint16)}:  # mixed, or float: as stack_frames does
             return stack_frames(items, matrix, full_range)
         dtype = torch.uint8 if items[0].dtype == np.uint8 else torch.uint16
-        rgb = self._staging("rgb", (len(items), *items[0].shape), dtype)
+        rgb = self._staging(f"rgb{self._slot}", (len(items), *items[0].shape), dtype)
         np.stack(items, out=rgb)
         return rgb
 
-    def _staging(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
-        """The staging buffer ``name`` as a NumPy view, (re)made where its shape or type changed."""
-        buf = self._pinned.get(name)
+    def _staging(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> np.ndarray:
+        """The staging buffer ``key`` as a NumPy view (:meth:`_buffer`)."""
+        return self._buffer(key, shape, dtype).numpy()
+
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """The staging buffer ``key``, free to write: its last upload has been read; (re)made
+        where its shape or type changed (pinned on a GPU)."""
+        sent = self._sent.pop(key, None)
+        if sent is not None:
+            sent.synchronize()
+        buf = self._pinned.get(key)
         if buf is None or tuple(buf.shape) != shape or buf.dtype != dtype:
-            buf = self._pinned[name] = torch.empty(shape, dtype=dtype, pin_memory=self.device.type == "cuda")
-        return buf.numpy()
+            buf = self._pinned[key] = torch.empty(shape, dtype=dtype, pin_memory=self.device.type == "cuda")
+        return buf
 
     def upload(self, frames: np.ndarray | torch.Tensor | YCbCrFrames) -> torch.Tensor:
         """Host frames (B, H, W, 3) → the same on the device. Y'CbCr 4:2:0 planes
@@ -135,24 +199,53 @@ class HostTransfer:
         return self._to_device("rgb", frames_tensor(frames))
 
     def _to_device(self, name: str, t: torch.Tensor) -> torch.Tensor:
-        """One host tensor to the device: on a GPU through the pinned staging buffer kept under
-        ``name`` (reused while its shape holds), with a non-blocking copy."""
+        """One host tensor to the device: on a GPU from the staging buffer it was stacked into
+        (:meth:`stack`), else copied into the one kept under ``name``; then :meth:`_send`."""
         if self.device.type != "cuda" or t.device.type == "cuda":
             return t.to(self.device)
-        buf = self._pinned.get(name)
-        if buf is not None and buf.data_ptr() == t.data_ptr() and buf.shape == t.shape and buf.dtype == t.dtype:
-            return buf.to(self.device, non_blocking=True)  # stacked into the buffer already (:meth:`stack`)
-        if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
-            buf = self._pinned[name] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-        buf.copy_(t)
-        return buf.to(self.device, non_blocking=True)
+        key = next((k for k, b in self._pinned.items()
+                    if b.data_ptr() == t.data_ptr() and b.shape == t.shape and b.dtype == t.dtype), None)  # fmt: skip
+        if key is None:  # not stacked into a staging buffer
+            key = name
+            self._buffer(key, tuple(t.shape), t.dtype).copy_(t)
+        return self._send(key)
+
+    def _send(self, key: str) -> torch.Tensor:
+        """The pinned buffer ``key`` to the device on the upload stream; the compute stream waits
+        for this copy alone (not for earlier downloads), and the copy's memory is kept from reuse
+        until the compute stream's work on it is done."""
+        up = self._stream("up")
+        with torch.cuda.stream(up):
+            dev = self._pinned[key].to(self.device, non_blocking=True)
+        sent = self._sent[key] = torch.cuda.Event()
+        sent.record(up)
+        compute = torch.cuda.current_stream(self.device)
+        compute.wait_event(sent)
+        dev.record_stream(compute)
+        return dev
+
+    def _stream(self, name: str) -> torch.cuda.Stream:
+        if name not in self._streams:
+            self._streams[name] = torch.cuda.Stream(self.device)
+        return self._streams[name]
+
+    def download_async(self, *tensors: torch.Tensor) -> Download:
+        """Device tensors → host memory, without waiting: on a GPU into pinned tensors, on the
+        download stream once the compute queued so far is done (the device tensors are kept from
+        reuse until then). :meth:`Download.result` waits."""
+        if self.device.type != "cuda":
+            return Download(list(tensors))
+        down = self._stream("down")
+        down.wait_stream(torch.cuda.current_stream(self.device))
+        host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
+        with torch.cuda.stream(down):
+            for h, t in zip(host, tensors, strict=True):
+                h.copy_(t, non_blocking=True)
+                t.record_stream(down)
+        done = torch.cuda.Event()
+        done.record(down)
+        return Download(host, done)
 
     def download(self, *tensors: torch.Tensor) -> list[np.ndarray]:
-        """Device tensors → host arrays with one synchronisation for all (pinned, non-blocking on a GPU)."""
-        if self.device.type != "cuda":
-            return [t.numpy() for t in tensors]
-        host = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in tensors]
-        for h, t in zip(host, tensors, strict=True):
-            h.copy_(t, non_blocking=True)
-        torch.cuda.current_stream(self.device).synchronize()
-        return [h.numpy() for h in host]
+        """Device tensors → host arrays (:meth:`download_async`, waited for)."""
+        return self.download_async(*tensors).result()

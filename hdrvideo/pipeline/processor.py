@@ -26,46 +26,17 @@ import torch.nn.functional as F
 from .. import colour
 from ..colour import bt2446
 from ..model import ExpandNet, expansion_settings, gain_scale
-from . import colour_stage
+from . import batching, colour_stage
+from .batching import CPU_TILE, MIN_TILE, cpu_batch_limit, is_oom  # noqa: F401 - CPU_TILE re-exported
 from .calibrate import CalibrationConfig, fit_params, raw_log_gain
 from .colour_paths import BAND_PIXELS, FusedPath, encode_bands  # noqa: F401 - BAND_PIXELS re-exported
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
-from .frames import HDRBatch, HostTransfer, sdr_to_tensor, to_signal  # noqa: F401 - HDRBatch, sdr_to_tensor re-exported
+from .frames import HDRBatch, HostTransfer, PendingBatch, sdr_to_tensor, to_signal  # noqa: F401 - re-exported
 from .memory import keep_freed_memory
 from .network_gain import NetworkGain, TemporalHook
 
-__all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
-
-CPU_TILE = 512
-"""Tile side (pixels) of the network's full-resolution branches on a CPU (exact: issue 2)."""
-
-CPU_BATCH_BYTES = 1.5e9
-"""Budget for one batch's frame-sized work on a CPU (bytes): batches of bigger frames are split."""
-
-BYTES_PER_PIXEL = 110
-"""Peak memory of the processor per frame pixel on a CPU, measured: converting the 4K portrait
-clip in fast mode took 3.2 GB peak RSS in batches of 1 and 6.7 GB in batches of 5 (the default
-with the look-ahead), ≈ 0.9 GB per extra 8.3 M-pixel frame."""
-
-MIN_TILE = 128
-"""The smallest network tile the out-of-memory fallback goes down to (pixels)."""
-
-
-def cpu_batch_limit(height: int, width: int) -> int:
-    """Frames of this size one batch may hold on a CPU: :data:`CPU_BATCH_BYTES` over
-    :data:`BYTES_PER_PIXEL` per pixel (1080p: 6; 4K: 1), at least 1."""
-    return max(1, int(CPU_BATCH_BYTES // (BYTES_PER_PIXEL * height * width)))
-
-
-def _is_oom(e: BaseException) -> bool:
-    """Out of device memory: CUDA's own error, or an allocator failure on the CPU."""
-    if isinstance(e, torch.cuda.OutOfMemoryError | MemoryError):
-        return True
-    return isinstance(e, RuntimeError) and any(
-        k in str(e) for k in ("out of memory", "can't allocate memory", "CUDNN_STATUS_ALLOC_FAILED")
-    )
-
+__all__ = ["QUALITY_LONG_SIDE", "FrameProcessor", "HDRBatch", "PendingBatch", "TemporalHook", "sdr_to_tensor", "encode_transfer"]
 
 FORMULAS = {"bt2446a": bt2446.method_a_inverse, "bt2446c": bt2446.method_c_inverse}
 """``--method``: the broadcast formulas' inverse tone mappings (ITU-R BT.2446-1 Methods A and C),
@@ -230,9 +201,19 @@ class FrameProcessor(NetworkGain):
         return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / self.cfg.white_nits, sdr_linear
 
     # -- the whole path -------------------------------------------------------------------
-    @torch.no_grad()
     def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:
-        """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`.
+        """(B, H, W, 3) SDR RGB (uint8, uint16 or float in [0, 1]; H and W even) → :class:`HDRBatch`:
+        :meth:`submit`, then wait for its result."""
+        return self.submit(frames, keep_signal).result()
+
+    @torch.no_grad()
+    def submit(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> PendingBatch:
+        """:meth:`process` without waiting for the codes to come back: on a GPU the batch's work is
+        queued and its download runs on a stream of its own, so a caller that submits the next
+        batch before taking this one's :meth:`~.frames.PendingBatch.result` keeps the GPU busy
+        while the host stacks frames and the copies overlap compute (one batch in flight is
+        enough; staged frames live in two alternating buffers, :meth:`~.frames.HostTransfer.stack`).
+        On a CPU the work is done when it returns. Batches must be collected in order.
 
         Out of device memory, it never fails while a smaller step can work: the batch is split in
         halves (and later batches are split up front), then, for a single frame, the network's
@@ -251,25 +232,25 @@ class FrameProcessor(NetworkGain):
             cap = cpu_batch_limit(h, w)
             if n > cap:
                 self._note(f"{w}×{h} frames on a CPU: batches of {cap} frame{'s' if cap > 1 else ''}, to keep "
-                           f"memory within {CPU_BATCH_BYTES / 1e9:g} GB (the look-ahead sees only those)")  # fmt: skip
+                           f"memory within {batching.CPU_BATCH_BYTES / 1e9:g} GB (the look-ahead sees only those)")  # fmt: skip
                 step = min(step, cap)
         if n > step:
-            return HDRBatch.concat([self.process(frames[i : i + step], keep_signal) for i in range(0, n, step)])
+            return PendingBatch.concat([self.submit(frames[i : i + step], keep_signal) for i in range(0, n, step)])
         try:
             return self._process(frames, keep_signal)
         except Exception as e:  # noqa: BLE001 - only out-of-memory is handled; the rest is re-raised
-            if not _is_oom(e):
+            if not is_oom(e):
                 raise
         self._free_cached()
         if n > 1:
             self.max_batch = max(1, n // 2)
             self._note(f"out of {self.device.type} memory: batches of {self.max_batch} frames from here on")
-            return self.process(frames, keep_signal)
+            return self.submit(frames, keep_signal)
         if self.model is None or (self.tile is not None and self.tile <= MIN_TILE):
             raise MemoryError(f"out of {self.device.type} memory for a single frame, even in {MIN_TILE}-pixel tiles")
         self.tile = 1024 if self.tile is None else self.tile // 2
         self._note(f"out of {self.device.type} memory: the network runs in {self.tile}-pixel tiles from here on")
-        return self.process(frames, keep_signal)
+        return self.submit(frames, keep_signal)
 
     def _note(self, message: str) -> None:
         if message not in self.notes:
@@ -279,7 +260,7 @@ class FrameProcessor(NetworkGain):
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> HDRBatch:
+    def _process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool) -> PendingBatch:
         raw = self.host.upload(frames)
         _, h, w, _ = raw.shape
         if h % 2 or w % 2:
@@ -307,12 +288,18 @@ class FrameProcessor(NetworkGain):
         del sdr_linear, gain
         return self._finish(y.to(torch.int16), uv.to(torch.int16), stats, params, hdr)
 
-    def _finish(self, y, uv, stats, params, hdr) -> HDRBatch:
-        y, uv, stats, params = self.host.download(y, uv, stats, params.float())
-        return HDRBatch(y=y.view(np.uint16), uv=uv.view(np.uint16), max_cll=stats[:, 0], max_fall=stats[:, 1],
-                        params=params, signal=hdr)  # fmt: skip
+    def _finish(self, y, uv, stats, params, hdr) -> PendingBatch:
+        """The planes (int16 codes), statistics and parameters on their way to the host."""
+        down = self.host.download_async(y, uv, stats, params.float())
 
-    def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> HDRBatch:
+        def arrived() -> HDRBatch:
+            y, uv, stats, params = down.result()
+            return HDRBatch(y=y.view(np.uint16), uv=uv.view(np.uint16), max_cll=stats[:, 0], max_fall=stats[:, 1],
+                            params=params, signal=hdr)  # fmt: skip
+
+        return PendingBatch(arrived)
+
+    def _process_fused(self, raw: torch.Tensor, keep_signal: bool) -> PendingBatch:
         """The compiled path for 8-bit frames (B, H, W, 3), PQ and BT.1886: the network's gain
         at its own resolution, carried up, then frame by frame (one compiled graph per frame
         size, whatever the batch) through the :class:`~.colour_paths.FusedPath` of this device.
