@@ -83,3 +83,25 @@ def test_the_encoder_race_scores_each_candidate_on_the_same_planes(tmp_path):
     assert all(r["frames"] == 6 and r["fps"] > 0 and r["bytes"] > 0 and 20 < r["psnr_y"] < 100 for r in rows)
     fine, coarse = rows[0], rows[1]
     assert coarse["bytes"] < fine["bytes"] and coarse["psnr_y"] < fine["psnr_y"]
+
+
+def test_on_a_gpu_bench_measures_what_a_batch_in_flight_gains(monkeypatch):
+    """Issue 28 #3: where batches are kept in flight (a GPU; forced here on the CPU), bench also
+    measures the rate without, and the table states the ratio."""
+    from hdrvideo.commands.bench import format_bench, run_bench
+    from hdrvideo.pipeline import frames
+    from hdrvideo.pipeline.settings import ConversionSettings
+
+    real = frames.HostTransfer.__init__
+
+    def one_in_flight(self, device):
+        real(self, device)
+        self.in_flight = 1
+
+    monkeypatch.setattr(frames.HostTransfer, "__init__", one_in_flight)
+    r = run_bench(ConversionSettings(compile="off"), size=(64, 48), frames=6, modes=("null",))
+    assert r["null_processing_fps"] > 0 and r["null_processing_fps_serial"] > 0
+    assert "fps without the encoder with one batch in flight" in format_bench(r)
+    monkeypatch.setattr(frames.HostTransfer, "__init__", real)
+    assert "null_processing_fps_serial" not in run_bench(ConversionSettings(compile="off"), size=(64, 48), frames=6,
+                                                         modes=("null",))  # fmt: skip

@@ -123,6 +123,16 @@ def _processing_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) 
     return n / seconds
 
 
+def _serial_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) -> float:
+    """:func:`_processing_fps` with no batch in flight: each batch's codes back before the next is
+    stacked (the processor as it ran before copies overlapped compute)."""
+    keep, proc.host.in_flight = proc.host.in_flight, 0
+    try:
+        return _processing_fps(path, proc, batch, decoder)
+    finally:
+        proc.host.in_flight = keep
+
+
 def pace(stages: dict[str, float]) -> str:
     """Which stage sets the pace: the one with the most milliseconds per frame (the stages run in
     parallel threads: decode, the processor (colour + network), the encoder)."""
@@ -158,7 +168,8 @@ def run_bench(
     returns ``{"device", "size", "frames", "null_fps", "fast_fps", "full_fps", "null_processing_fps",
     …, "stages": {mode: {stage: ms per frame}}, "pace": {mode: stage}, "encoder": …}`` (modes not
     run are absent). ``MODE_processing_fps``: decode → processor → planes in host memory, no
-    encoder (:func:`_processing_fps`); ``pace``: the stage with the most time per frame."""
+    encoder (:func:`_processing_fps`), with one batch in flight on a GPU, and there also
+    ``MODE_processing_fps_serial`` without; ``pace``: the stage with the most time per frame."""
     settings = settings.with_(temporal=False, preset=settings.preset or "ultrafast")
     device = pick_device(settings.device)
     enc = settings.encoder_settings()
@@ -191,6 +202,8 @@ def run_bench(
             fps = r.frames / (time.perf_counter() - t)
             result[f"{mode}_fps"] = round(fps, 3)
             result[f"{mode}_processing_fps"] = round(_processing_fps(Path(clip), proc, batch, decoder), 3)
+            if proc.host.in_flight:  # on a GPU: the same without a batch in flight, what the overlap gains
+                result[f"{mode}_processing_fps_serial"] = round(_serial_fps(Path(clip), proc, batch, decoder), 3)
             result["stages"][mode] = {
                 "decode_ms": round(1000 * decode_ms, 2),
                 "colour_ms": round(1000 * colour_s, 2),
@@ -220,6 +233,11 @@ def format_bench(r: dict) -> str:
             f"{st['decode_ms']:.1f} | {st['colour_ms']:.1f} | {st['network_ms']:.1f} | {st['encode_ms']:.1f} | "
             f"{r.get('pace', {}).get(mode, pace(st))} |"
         )
+    for mode in r["stages"]:
+        serial = r.get(f"{mode}_processing_fps_serial")
+        if serial:
+            rows.append(f"\n{mode}: {r[f'{mode}_processing_fps']:.2f} fps without the encoder with one batch in flight, "
+                        f"{serial:.2f} without (×{r[f'{mode}_processing_fps'] / serial:.2f})")  # fmt: skip
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
     rows += [f"note: {n}" for n in r.get("notes", [])]
