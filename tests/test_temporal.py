@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from hdrvideo.model import load_model
 from hdrvideo.pipeline.calibrate import highlight_weight
@@ -128,3 +129,56 @@ def test_state_resets_between_clips(model, clips):
     a = render_luma(proc, clips["static"])
     b = render_luma(proc, clips["static"])
     np.testing.assert_array_equal(a, b)
+
+
+class _HostReads(TorchDispatchMode):
+    """Records every read of a tensor's value on the host (``item``, ``bool``, ``if t > 0`` …):
+    on a GPU each is a synchronisation that stalls the queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.is_nonzero.default):
+            self.reads.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_filter_never_reads_a_value_back_to_the_host(model, clips, monkeypatch):
+    """Issue 28 #3: scene cuts, the highlight level and the look-ahead stay tensors, so that on a
+    GPU the filter queues its work without waiting for the network (one batch in flight), and
+    ``cuts_seen`` syncs only where it is read. Two batches across a cut, then unlit (black) frames,
+    with the look-ahead. The cut counts once: each frame of the first batch is compared with the
+    one before it (it was compared with the batch's first frame, so the frame after a cut in the
+    first batch counted as a second cut)."""
+    frames = np.concatenate([clips["cut"][8:16], np.zeros_like(clips["cut"][:4])])  # the cut at 4, dark from 8
+    signal = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
+    proc = FrameProcessor(model, "pq")
+    gain, params = proc.log_gain(signal, proc.decode_sdr(signal))
+    hook = TemporalFilter(TemporalConfig(lookahead=4))
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda self: pytest.fail("tolist: a host read"))
+    monkeypatch.setattr(torch.Tensor, "numpy", lambda self, **k: pytest.fail("numpy: a host read"))
+    with _HostReads() as spy:
+        for part in (slice(0, 6), slice(6, 12)):
+            hook.smooth_params(signal[part], params[part], torch.ones(6))
+            hook.filter_gain(signal[part], gain[part])
+    assert spy.reads == []
+    monkeypatch.undo()
+    assert hook.cuts_seen == 1
+
+
+def test_the_look_ahead_averages_the_fits_of_the_same_scene():
+    """Each frame's fit is the mean of its own and the next ``lookahead`` fits up to (not across)
+    the next cut: the 0/1-weighted form against the loop it replaces."""
+    rng = np.random.default_rng(3)
+    params = torch.from_numpy(rng.normal(size=(9, 2))).float()
+    cuts = torch.tensor([True, False, False, True, False, True, True, False, False])
+    for lookahead in (1, 2, 4, 8):
+        hook = TemporalFilter(TemporalConfig(lookahead=lookahead))
+        got = hook._look_ahead(params, cuts)
+        for i in range(9):
+            j = i + 1
+            while j < 9 and j <= i + lookahead and not cuts[j]:
+                j += 1
+            torch.testing.assert_close(got[i], params[i:j].mean(0), rtol=0, atol=1e-6)

@@ -170,6 +170,37 @@ def test_copies_run_on_streams_of_their_own_on_a_gpu(tmp_path):
     assert np.abs(on_cpu.y.astype(int) - one_by_one[0].y.astype(int)).max() <= 1
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: host synchronisations exist on a GPU only")
+def test_a_submitted_batch_waits_for_nothing_on_a_gpu(tmp_path):
+    """Issue 28 #3 on a GPU: submitting a batch (full quality, shipped model, temporal filter with
+    its look-ahead, as ``convert`` runs it) queues its work without one host synchronisation
+    (``torch.cuda.set_sync_debug_mode``), so the host can stack the next batch while it runs;
+    warm-up batches first (allocations, the first frame's state)."""
+    import warnings
+
+    from hdrvideo.model import load_model
+    from hdrvideo.pipeline.temporal import TemporalConfig, TemporalFilter
+
+    info, frames, c = _decoded(_clip(tmp_path / "c.mp4", "yuv420p", 1, False, frames=12))
+    items = [frame_to_input(f, info, True) for f in frames]
+    c.close()
+    proc = FrameProcessor(load_model(device="cuda"), "pq", device="cuda",
+                          temporal=TemporalFilter(TemporalConfig(lookahead=2)))  # fmt: skip
+    for i in (0, 4):
+        proc.process(proc.host.stack(items[i : i + 4], info.matrix, info.full_range))
+    batch = proc.host.stack(items[8:12], info.matrix, info.full_range)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            pending = proc.submit(batch)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert [str(w.message) for w in seen if "synchroniz" in str(w.message).lower()] == []
+    assert pending.result().y.shape == (4, 108, 192)
+
+
 def test_frames_stack_straight_into_the_staging_buffers(tmp_path):
     """HostTransfer.stack (issue 28 #3): the one host copy that stacks a batch puts it into the
     staging buffers the upload sends (pinned on a GPU; plain CPU tensors here), reused while the

@@ -99,18 +99,20 @@ def _shift_and_blend(
     luma: torch.Tensor | None,
     prev_luma: torch.Tensor | None,
     prev_gain: torch.Tensor | None,
+    carry: torch.Tensor | None,
     keep_gain: float,
     sigma: float,
 ) -> torch.Tensor:
     """One frame's log gain (1, 1, h, w) ≥ 0 shifted to the smoothed highlight level (``shift``, a
     0-d tensor; 0: none), then, where the small luma (1, 1, h', w') did not move since the last
-    frame's, blended with the last frame's gain (None: no blend)."""
+    frame's, blended with the last frame's gain (None: no blend). ``carry`` (0-d, 1 or 0) scales
+    the blend: 0 at a scene cut gives the shifted gain exactly, with no branch on the host."""
     g = (gain + shift).clamp(min=0)
-    if luma is None or prev_luma is None or prev_gain is None:
+    if luma is None or prev_luma is None or prev_gain is None or carry is None:
         return g
     m = F.max_pool2d((luma - prev_luma).abs(), 3, stride=1, padding=1)
     keep = keep_gain * torch.exp(-((m / sigma) ** 2))
-    keep = F.interpolate(keep, size=g.shape[-2:], mode="bilinear", align_corners=False)
+    keep = F.interpolate(keep, size=g.shape[-2:], mode="bilinear", align_corners=False) * carry
     return keep * prev_gain + (1 - keep) * g
 
 
@@ -125,7 +127,7 @@ class TemporalFilter:
     def __init__(self, cfg: TemporalConfig | None = None) -> None:
         self.cfg = cfg or TemporalConfig()
         self.reset()
-        self.cuts_seen = 0
+        self._cuts_seen: torch.Tensor | int = 0
         self._stats_fn: Callable = _scene_stats
         self._level_fn: Callable = _level_stats
         self._blend_fn: Callable = _shift_and_blend
@@ -149,28 +151,48 @@ class TemporalFilter:
     def reset(self) -> None:
         self._params: torch.Tensor | None = None
         self._gain: torch.Tensor | None = None
-        self._level: torch.Tensor | None = None
+        self._level: torch.Tensor | None = None  # the smoothed highlight level (0-d) …
+        self._level_ok: torch.Tensor | None = None  # … and whether it holds one (0-d bool)
         self._luma: torch.Tensor | None = None  # last frame's small luma
         self._hist: torch.Tensor | None = None
         self._mean: torch.Tensor | None = None
         self._batch_luma: torch.Tensor | None = None
-        self._batch_cuts: list[bool] = []
+        self._batch_cuts: torch.Tensor | None = None
+
+    @property
+    def cuts_seen(self) -> int:
+        """Scene cuts found since this filter was made (read on the host: one sync where asked)."""
+        return int(self._cuts_seen)
 
     # -- scene analysis (once per batch) ----------------------------------------------------
     def _analyse(self, signal: torch.Tensor) -> None:
         stats = [self._stats_fn(signal[i : i + 1], self.cfg.scale, self.cfg.bins) for i in range(signal.shape[0])]
         luma, hist, mean = (torch.cat(t) for t in zip(*stats, strict=True))
         first = self._hist is None
-        prev_h = hist[:1] if first else torch.cat((self._hist, hist[:-1]))
-        prev_m = mean[:1] if first else torch.cat((self._mean, mean[:-1]))
+        # each frame against the one before it (the first frame of a clip against itself)
+        prev_h = torch.cat((hist[:1] if first else self._hist, hist[:-1]))
+        prev_m = torch.cat((mean[:1] if first else self._mean, mean[:-1]))
         # near-black frames (the end of a fade) are all noise: nothing to expand, no cut to find
         lit = torch.minimum(mean, prev_m) > self.cfg.cut_min_luma
-        cuts = (((hist - prev_h).abs().sum(1) > self.cfg.cut_threshold) & lit).tolist()
-        self.cuts_seen += sum(cuts)
+        cuts = ((hist - prev_h).abs().sum(1) > self.cfg.cut_threshold) & lit
+        self._cuts_seen = self._cuts_seen + cuts.sum()  # a tensor: no sync on a GPU
         if first:
             cuts[0] = True  # the first frame starts a scene
         self._batch_luma, self._batch_cuts = luma, cuts
         self._hist, self._mean = hist[-1:], mean[-1:]
+
+    def _look_ahead(self, params: torch.Tensor, cuts: torch.Tensor) -> torch.Tensor:
+        """Each frame's fit (B, 2) averaged with the next ``lookahead`` fits of the same scene in
+        the batch (a frame after a cut, and all after it, left out), by 0/1 weights: no host sync."""
+        b = params.shape[0]
+        total, count = params.clone(), torch.ones(b, 1, dtype=params.dtype, device=params.device)
+        same = torch.ones(b, 1, dtype=params.dtype, device=params.device)  # frame i + j still in i's scene
+        carry = (~cuts).to(params.dtype)[:, None]
+        for j in range(1, min(self.cfg.lookahead, b - 1) + 1):
+            same = torch.cat((same[: b - j] * carry[j:], same.new_zeros(j, 1)))
+            total[: b - j] += same[: b - j] * params[j:]
+            count += same
+        return total / count
 
     # -- the hook ---------------------------------------------------------------------------
     def smooth_params(self, signal: torch.Tensor, params: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
@@ -178,51 +200,54 @@ class TemporalFilter:
         cfg = self.cfg
         out = torch.empty_like(params)
         cuts = self._batch_cuts
+        ahead = self._look_ahead(params, cuts) if cfg.lookahead > 0 else params
         for i in range(params.shape[0]):
-            p = params[i]
-            if cfg.lookahead > 0:
-                j = i + 1
-                while j < params.shape[0] and j <= i + cfg.lookahead and not cuts[j]:
-                    j += 1
-                p = params[i:j].mean(0)
-            if cuts[i] or self._params is None:
+            p = ahead[i]
+            if self._params is None:
                 s = p
             else:
                 dp = p - self._params
                 d = torch.maximum((dp[0] + dp[1] * LOG_NET_SPAN[0]).abs(), (dp[0] + dp[1] * LOG_NET_SPAN[1]).abs())
                 k = (1 - cfg.keep_params * torch.exp(-((d / cfg.param_tau) ** 2))) * (confidence[i] > 0)
-                s = self._params + k * (p - self._params)
+                s = torch.where(cuts[i], p, self._params + k * (p - self._params))  # a cut takes the new fit
             self._params = s
             out[i] = s
         return out
+
+    def _smooth_level(self, level: torch.Tensor, lit: torch.Tensor, cut: torch.Tensor) -> torch.Tensor:
+        """One frame's highlight level (0-d; meaningful where ``lit``, the frame has highlights)
+        smoothed against the last one (not across a cut) → the shift (0-d) that takes the frame
+        to it, 0 where unlit. State: the level is kept through unlit frames, dropped at an unlit cut."""
+        cfg = self.cfg
+        if self._level is None:
+            smooth, held = level, torch.zeros_like(lit)
+            self._level = level
+        else:
+            held = self._level_ok & ~cut
+            d = (level - self._level).abs()
+            k = 1 - cfg.keep_params * torch.exp(-((d / cfg.level_tau) ** 2))
+            smooth = torch.where(held, self._level + k * (level - self._level), level)
+        self._level = torch.where(lit, smooth, self._level)
+        self._level_ok = lit | held
+        return torch.where(lit, smooth - level, torch.zeros_like(level))
 
     def filter_gain(self, signal: torch.Tensor, log_gain: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         if self._batch_luma is None or self._batch_luma.shape[0] != signal.shape[0]:
             self._analyse(signal)  # used without smooth_params (e.g. no calibration state)
         luma, cuts = self._batch_luma, self._batch_cuts
+        carry = (~cuts).to(log_gain.dtype)  # 0 at a cut: the last frame's gain is not kept
         out = torch.empty_like(log_gain)
         for i in range(log_gain.shape[0]):
             g = log_gain[i : i + 1]
             # the highlight level: the weighted mean gain over this frame's highlights, smoothed
             # like the calibration (jitter averaged, real changes followed), the frame shifted to it
             mass, weighted = self._level_fn(self._weight_fn(signal[i : i + 1], self.gate), g)
-            shift = torch.zeros((), device=g.device)
-            if mass > 0:
-                level = weighted / mass
-                if cuts[i] or self._level is None:
-                    smooth = level
-                else:
-                    d = (level - self._level).abs()
-                    k = 1 - cfg.keep_params * torch.exp(-((d / cfg.level_tau) ** 2))
-                    smooth = self._level + k * (level - self._level)
-                shift = smooth - level
-                self._level = smooth
-            elif cuts[i]:
-                self._level = None
+            lit = mass > 0
+            shift = self._smooth_level(weighted / torch.where(lit, mass, torch.ones_like(mass)), lit, cuts[i])
             # where the input did not move, the last frame's gain is kept (not across a cut)
-            blend = not (cuts[i] or self._gain is None or self._luma is None or self._gain.shape != g.shape)
-            prev = (luma[i : i + 1], self._luma, self._gain) if blend else (None, None, None)
+            blend = not (self._gain is None or self._luma is None or self._gain.shape != g.shape)
+            prev = (luma[i : i + 1], self._luma, self._gain, carry[i]) if blend else (None, None, None, None)
             g = self._blend_fn(g, shift, *prev, cfg.keep_gain, cfg.motion_sigma)
             self._gain, self._luma = g, luma[i : i + 1]
             out[i : i + 1] = g
