@@ -92,6 +92,24 @@ def test_bt709_to_bt2020_matrix_matches_colour_science():
     close(C.rgb_to_rgb(C.rgb_to_rgb(t(rgb), C.BT709_TO_BT2020), C.BT2020_TO_BT709), rgb, 1e-12)
 
 
+
+def test_a_matrix_becomes_a_device_tensor_once():
+    """rgb_to_rgb keeps each matrix's tensor per type and device (made from Python numbers on a
+    GPU, it was a copy the host waited for on every call; issue 28 #3), with the same results; a
+    list still works, and matrices made per call do not pile up."""
+    from hdrvideo.colour import transfer
+
+    x = torch.rand(2, 3, 4, 5)
+    first = transfer._matrix(C.BT709_TO_BT2020, x.dtype, x.device)
+    assert transfer._matrix(C.BT709_TO_BT2020, x.dtype, x.device) is first
+    assert transfer._matrix(C.BT709_TO_BT2020, torch.float64, x.device) is not first
+    expected = torch.einsum("ij,...jhw->...ihw", torch.tensor(C.BT709_TO_BT2020), x)
+    assert torch.equal(C.rgb_to_rgb(x, C.BT709_TO_BT2020), expected)
+    assert torch.equal(C.rgb_to_rgb(x, [list(r) for r in C.BT709_TO_BT2020]), expected)
+    for k in range(100):
+        C.rgb_to_rgb(x, ((1.0 + k, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+    assert len(transfer._MATRICES) <= 64
+
 def test_bt2408_sdr_in_hdr_numbers():
     """SDR grey 0 / 18% / 50% / 100% in an HDR container (BT.2408): luma codes as colour-science
     computes them, and within one code of the published 64 / 256 / 428 / 573 (PQ) and

@@ -211,10 +211,27 @@ def hlg_inverse_ootf(display: torch.Tensor, peak_nits: float = 1000.0, black_nit
 # -- primaries --------------------------------------------------------------------------------
 
 
+_MATRICES: dict[tuple, torch.Tensor] = {}
+
+
+def _matrix(matrix: tuple[tuple[float, ...], ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The 3×3 matrix as a tensor on ``device``, made once per matrix, type and device: a tensor
+    made from Python numbers on a GPU is a copy the host waits for, on every call. (While
+    compiling, made in the graph: a constant there.)"""
+    if torch.compiler.is_compiling() or not isinstance(matrix, tuple):  # (a list: not a key)
+        return torch.tensor(matrix, dtype=dtype, device=device)
+    key = (matrix, dtype, device)
+    m = _MATRICES.get(key)
+    if m is None:
+        if len(_MATRICES) >= 64:  # matrices made per call (a random crosstalk in training): kept bounded
+            _MATRICES.clear()
+        m = _MATRICES[key] = torch.tensor(matrix, dtype=dtype, device=device)
+    return m
+
+
 def rgb_to_rgb(x: torch.Tensor, matrix: tuple[tuple[float, ...], ...]) -> torch.Tensor:
     """Apply a 3×3 linear-light matrix to x (..., 3, H, W): out_i = Σ_j M_ij · x_j."""
-    m = torch.tensor(matrix, dtype=x.dtype, device=x.device)
-    return torch.einsum("ij,...jhw->...ihw", m, x)
+    return torch.einsum("ij,...jhw->...ihw", _matrix(matrix, x.dtype, x.device), x)
 
 
 def luminance(x: torch.Tensor, weights: tuple[float, float, float] = LUMA_BT2020) -> torch.Tensor:

@@ -83,7 +83,7 @@ class NetworkGain:
         if self.model is None:  # BT.2408 alone, or the curve alone
             curve = pixel_log_gain(None, sdr_linear.unbind(1), None, self.cfg)
             gain = signal.new_zeros(b, 1, h, w) if curve is None else curve.unsqueeze(1)
-            return gain, signal.new_tensor([0.0, 1.0]).expand(b, 2)
+            return gain, torch.stack((signal.new_zeros(b), signal.new_ones(b)), 1)  # (a, b) = (0, 1): made on the device
         small = self._net_input_size(h, w)
         if small is None:
             raw, params = self._filtered_gain(signal, sdr_linear)

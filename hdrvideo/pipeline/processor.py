@@ -307,7 +307,7 @@ class FrameProcessor(NetworkGain):
         the banded eager path."""
         b, h, w, _ = raw.shape
         raw_gain, shoulders = None, []
-        params = torch.tensor([0.0, 1.0], device=self.device).expand(b, 2)
+        params = torch.stack((raw.new_zeros(b, dtype=torch.float32), raw.new_ones(b, dtype=torch.float32)), 1)
         if self.model is not None:
             small = self._net_input_size(h, w)
             if small is None:
