@@ -5,8 +5,8 @@
 Decodes ``--input`` (or a generated H.264 clip) three ways and reports frames per second for
 each: FFmpeg's software decoder (every core); NVDEC with frames downloaded to host memory (what
 ``convert --decoder nvdec`` does); and NVDEC with frames left on the GPU (PyAV's ``is_hw_owned``,
-read through DLPack: the path that would also save the upload, not wired into ``convert`` until
-this has run on a GPU). For the downloaded path it checks that every frame reads as the software
+read through DLPack capsules, in FFmpeg's own CUDA context and in PyTorch's: the path that would
+also save the upload, not wired into ``convert`` until this has run on a GPU). For the downloaded path it checks that every frame reads as the software
 decoder's R'G'B' (``frame_to_rgb``); for the on-GPU path it reports the planes' layout and device
 and whether the first frame's luma equals the software decoder's. Where NVDEC does not open
 (no NVIDIA GPU), the hardware rows say why and the script still exits 0.
@@ -62,26 +62,40 @@ def nvdec_downloaded(clip: Path, frames: int, reference: list, info) -> dict:
             "same_rgb_as_software": same}  # fmt: skip
 
 
-def nvdec_on_gpu(clip: Path, frames: int, reference_y: np.ndarray) -> dict:
+def gpu_planes(frame) -> list:
+    """A decoded frame's planes as tensors on their device, without a copy: through DLPack
+    capsules (``plane.__dlpack__()``). ``torch.from_dlpack(plane)`` would hand PyAV the current
+    CUDA stream, which PyAV refuses for hardware frames ("CUDA stream synchronization is not
+    supported"); a capsule carries no stream. NV12: Y (H, W), CbCr (H/2, W/2, 2), strided by the
+    line size."""
+    from torch.utils.dlpack import from_dlpack
+
+    return [from_dlpack(p.__dlpack__()) for p in frame.planes]
+
+
+def nvdec_on_gpu(clip: Path, frames: int, reference_y: np.ndarray, options: dict[str, str]) -> dict:
+    """NVDEC's frames left on the GPU (``is_hw_owned``), each frame's planes cloned as ``convert``
+    would keep them (the decoder reuses its surfaces). ``options`` go to FFmpeg's CUDA device
+    (``primary_ctx``: decode in the CUDA context PyTorch uses, so its default stream orders after
+    the decoder's copies)."""
     import torch
     from av.codec.hwaccel import HWAccel
 
+    row: dict = {"path": f"nvdec (on the GPU{', ' + ', '.join(f'{k}={v}' for k, v in options.items()) if options else ''})"}
     try:
-        c = av.open(str(clip), hwaccel=HWAccel("cuda", allow_software_fallback=False, is_hw_owned=True))
-    except (av.error.FFmpegError, OSError) as e:
-        return {"path": "nvdec (on the GPU)", "error": str(e).splitlines()[0]}
-    row: dict = {"path": "nvdec (on the GPU)"}
+        hw = HWAccel("cuda", allow_software_fallback=False, is_hw_owned=True, options=options or None)
+        c = av.open(str(clip), hwaccel=hw)
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        return {**row, "error": str(e).splitlines()[0]}
     try:
-        first = []
-
         def keep(f):
-            if not first:
-                planes = [torch.from_dlpack(p) for p in f.planes]
-                first.append(f)
-                row.update(format=f.format.name, planes=[[*p.shape] for p in planes], device=str(planes[0].device))
+            planes = [p.clone() for p in gpu_planes(f)]
+            if "format" not in row:
+                torch.cuda.synchronize()
                 y = planes[0].cpu().numpy()
                 h, w = reference_y.shape
-                row["same_luma_as_software"] = bool(np.array_equal(y.reshape(y.shape[0], -1)[:h, :w], reference_y))
+                row.update(format=f.format.name, planes=[[*p.shape] for p in planes], device=str(planes[0].device),
+                           same_luma_as_software=bool(np.array_equal(y[:h, :w], reference_y)))  # fmt: skip
             return None
 
         fps, n, _ = _rate(c, frames, keep)
@@ -114,7 +128,7 @@ def main() -> None:
             with av.open(str(clip)) as c:  # the software decoder's first luma plane, for the on-GPU path
                 f = next(c.decode(video=0))
                 y = np.frombuffer(f.planes[0], np.uint8).reshape(f.planes[0].height, -1)[:, : f.width].copy()
-            rows.append(nvdec_on_gpu(clip, a.frames, y))
+            rows += [nvdec_on_gpu(clip, a.frames, y, {}), nvdec_on_gpu(clip, a.frames, y, {"primary_ctx": "1"})]
     if a.json:
         print(json.dumps(rows))
         return

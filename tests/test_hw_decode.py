@@ -56,6 +56,26 @@ def test_nvdec_layout_reads_as_the_software_decoders(clip):
     assert to_planar(frame) is frame
 
 
+
+def test_nv12_planes_read_through_dlpack_capsules_as_the_decoders_planes(clip):
+    """scripts/nvdec_check.py reads NVDEC frames left on the GPU through DLPack capsules (PyAV
+    refuses torch.from_dlpack's stream handshake for hardware frames); the same code on an
+    ``nv12`` frame in host memory gives Y (H, W) and CbCr (H/2, W/2, 2) without a copy, equal to
+    the planes frame_to_input hands the processor."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nvdec_check", "scripts/nvdec_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    frame, info = _first_frame(clip)
+    nv12 = frame.reformat(format="nv12")
+    y, cbcr = script.gpu_planes(nv12)
+    assert tuple(y.shape) == (90, 160) and tuple(cbcr.shape) == (45, 80, 2) and y.device.type == "cpu"
+    assert y.stride(0) == nv12.planes[0].line_size  # a view of the frame's memory, padding and all
+    y_ref, cbcr_ref = frame_to_input(frame, info, planes=True)
+    np.testing.assert_array_equal(y.numpy(), y_ref)
+    np.testing.assert_array_equal(cbcr.permute(2, 0, 1).numpy(), cbcr_ref)
+
 def _convert(clip, out, planes: bool, layout: str | None, monkeypatch) -> np.ndarray:
     """Convert ``clip`` losslessly (FFV1), its frames handed over in ``layout`` (None: as decoded);
     → the output's decoded 10-bit luma and chroma, stacked."""

@@ -12,7 +12,8 @@ decoded: a test converts a clip through the NVDEC frame layout and compares it t
 path code for code. Streams NVDEC cannot take (MPEG-4 Part 2, ProRes …) decode in software
 (FFmpeg's ``allow_software_fallback``).
 
-Frames that stay on the GPU (PyAV's ``is_hw_owned`` with DLPack) would save the upload as well;
+Frames that stay on the GPU (PyAV's ``is_hw_owned`` with DLPack capsules: PyAV refuses
+``torch.from_dlpack`` for hardware frames) would save the upload as well;
 ``scripts/gpu_check.sh nvdec`` measures both on a lent GPU before that path is wired in.
 """
 
