@@ -21,6 +21,8 @@ def test_bench_json_smoke():
     # issue 28 #5: the rate without the encoder beside the end-to-end one, and which stage sets the pace
     assert all(d[f"{m}_processing_fps"] > 0 for m in ("null", "fast", "full"))
     assert set(d["pace"].values()) <= {"decode", "processing", "encode"} and set(d["pace"]) == set(d["stages"])
+    # the first batch's wait (compiling, or loading compiled kernels), e.g. max-autotune on a GPU
+    assert all(d[f"{m}_first_batch_s"] > 0 for m in ("null", "fast", "full"))
 
 
 def test_the_pace_is_the_slowest_stage_and_the_table_shows_both_rates():
@@ -33,6 +35,9 @@ def test_the_pace_is_the_slowest_stage_and_the_table_shows_both_rates():
          "fast_fps": 20.0, "fast_processing_fps": 28.5, "pace": {"fast": "processing"}}  # fmt: skip
     table = format_bench(r)
     assert "| fast | 20.00 | 28.50 | 3.0 | 10.0 | 25.0 | 30.0 | processing |" in table
+    assert "first batch" not in table  # (not measured: no line)
+    table = format_bench({**r, "null_first_batch_s": 0.5, "fast_first_batch_s": 71.26})
+    assert "first batch (compiling, or loading compiled kernels from the cache): null 0.5 s, fast 71.3 s" in table
 
 
 def test_bench_rejects_bad_options():

@@ -69,12 +69,19 @@ def _decode_all(path: Path, planes: bool, decoder: str, device: str) -> tuple[li
     return frames, info, (time.perf_counter() - t) / max(1, len(frames))
 
 
-def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: int):
+def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: int) -> tuple[list, float, float]:
+    """The frames through ``proc`` in batches after two warm-up batches → the batches, seconds per
+    frame, and the first warm-up batch's seconds (compiling, or loading compiled kernels from
+    the cache: what a conversion's first batch waits)."""
+
     def stack(items: list):
         return proc.host.stack(items, info.matrix, info.full_range)
 
-    for _ in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
+    t = time.perf_counter()
+    for i in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
         proc.process(stack(frames[:batch]))
+        if i == 0:
+            first = time.perf_counter() - t
     proc.reset()
     out, submitted = [], []
     t = time.perf_counter()
@@ -83,7 +90,7 @@ def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: in
         while len(submitted) > proc.host.in_flight:
             out.append(submitted.pop(0).result())
     out += [p.result() for p in submitted]
-    return out, (time.perf_counter() - t) / len(frames)
+    return out, (time.perf_counter() - t) / len(frames), first
 
 
 def _processing_fps(path: Path, proc: FrameProcessor, batch: int, decoder: str) -> float:
@@ -169,7 +176,9 @@ def run_bench(
     …, "stages": {mode: {stage: ms per frame}}, "pace": {mode: stage}, "encoder": …}`` (modes not
     run are absent). ``MODE_processing_fps``: decode → processor → planes in host memory, no
     encoder (:func:`_processing_fps`), with one batch in flight on a GPU, and there also
-    ``MODE_processing_fps_serial`` without; ``pace``: the stage with the most time per frame."""
+    ``MODE_processing_fps_serial`` without; ``MODE_first_batch_s``: the first batch's seconds
+    (compiling, or loading the compiled kernels from the cache); ``pace``: the stage with the
+    most time per frame."""
     settings = settings.with_(temporal=False, preset=settings.preset or "ultrafast")
     device = pick_device(settings.device)
     enc = settings.encoder_settings()
@@ -192,10 +201,13 @@ def run_bench(
             "compile": settings.compile_resolved,
             "stages": {},
         }
-        _, colour_s = _process_time(colour_proc, decoded, info, batch)
+        _, colour_s, first = _process_time(colour_proc, decoded, info, batch)
+        result["null_first_batch_s"] = round(first, 2)
         for mode in modes:
             proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()
-            batches, proc_s = _process_time(proc, decoded, info, batch)
+            batches, proc_s, first = _process_time(proc, decoded, info, batch)
+            if mode != "null":
+                result[f"{mode}_first_batch_s"] = round(first, 2)
             enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", enc, 25)
             t = time.perf_counter()
             r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True, decoder=decoder)
@@ -238,6 +250,9 @@ def format_bench(r: dict) -> str:
         if serial:
             rows.append(f"\n{mode}: {r[f'{mode}_processing_fps']:.2f} fps without the encoder with one batch in flight, "
                         f"{serial:.2f} without (×{r[f'{mode}_processing_fps'] / serial:.2f})")  # fmt: skip
+    firsts = [f"{m} {r[f'{m}_first_batch_s']:.1f} s" for m in ("null", *r["stages"]) if f"{m}_first_batch_s" in r]
+    if firsts:
+        rows.append(f"\nfirst batch (compiling, or loading compiled kernels from the cache): {', '.join(dict.fromkeys(firsts))}")
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
     rows += [f"note: {n}" for n in r.get("notes", [])]
