@@ -77,11 +77,11 @@ def _process_time(proc: FrameProcessor, frames: list, info: VideoInfo, batch: in
     def stack(items: list):
         return proc.host.stack(items, info.matrix, info.full_range)
 
+    # warm-up: compiling, first-call allocations, kernel selection, page faults
     t = time.perf_counter()
-    for i in range(2):  # warm-up: compiling, first-call allocations, kernel selection, page faults
-        proc.process(stack(frames[:batch]))
-        if i == 0:
-            first = time.perf_counter() - t
+    proc.process(stack(frames[:batch]))
+    first = time.perf_counter() - t
+    proc.process(stack(frames[:batch]))
     proc.reset()
     out, submitted = [], []
     t = time.perf_counter()
@@ -202,12 +202,12 @@ def run_bench(
             "stages": {},
         }
         _, colour_s, first = _process_time(colour_proc, decoded, info, batch)
-        result["null_first_batch_s"] = round(first, 2)
+        result["null_first_batch_s"] = round(first, 4)
         for mode in modes:
             proc = colour_proc if mode == "null" else settings.with_(quality=mode).build_processor()
             batches, proc_s, first = _process_time(proc, decoded, info, batch)
             if mode != "null":
-                result[f"{mode}_first_batch_s"] = round(first, 2)
+                result[f"{mode}_first_batch_s"] = round(first, 4)
             enc_s = _encode_time(batches, tmpd / f"enc_{mode}.mkv", enc, 25)
             t = time.perf_counter()
             r = convert_video(clip, tmpd / f"out_{mode}.mkv", proc, enc, batch_size=batch, overwrite=True, decoder=decoder)
@@ -250,9 +250,9 @@ def format_bench(r: dict) -> str:
         if serial:
             rows.append(f"\n{mode}: {r[f'{mode}_processing_fps']:.2f} fps without the encoder with one batch in flight, "
                         f"{serial:.2f} without (×{r[f'{mode}_processing_fps'] / serial:.2f})")  # fmt: skip
-    firsts = [f"{m} {r[f'{m}_first_batch_s']:.1f} s" for m in ("null", *r["stages"]) if f"{m}_first_batch_s" in r]
+    firsts = [f"{m} {r[f'{m}_first_batch_s']:.1f} s" for m in dict.fromkeys(("null", *r["stages"])) if f"{m}_first_batch_s" in r]
     if firsts:
-        rows.append(f"\nfirst batch (compiling, or loading compiled kernels from the cache): {', '.join(dict.fromkeys(firsts))}")
+        rows.append(f"\nfirst batch (compiling, or loading compiled kernels from the cache): {', '.join(firsts)}")
     if "null_fps" in r and "fast_fps" in r:
         rows.append(f"\nfast / null = {r['fast_fps'] / r['null_fps']:.2f}")
     rows += [f"note: {n}" for n in r.get("notes", [])]
