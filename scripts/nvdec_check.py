@@ -6,9 +6,10 @@ Decodes ``--input`` (or a generated H.264 clip) three ways and reports frames pe
 each: FFmpeg's software decoder (every core); NVDEC with frames downloaded to host memory (what
 ``convert --decoder nvdec`` does); and NVDEC with frames left on the GPU (PyAV's ``is_hw_owned``,
 read through DLPack capsules, in FFmpeg's own CUDA context and in PyTorch's: the path that would
-also save the upload, not wired into ``convert`` until this has run on a GPU). For the downloaded path it checks that every frame reads as the software
-decoder's R'G'B' (``frame_to_rgb``); for the on-GPU path it reports the planes' layout and device
-and whether the first frame's luma equals the software decoder's. Where NVDEC does not open
+also save the upload, not wired into ``convert`` until this has run on a GPU). For the downloaded
+path it checks that every frame reads as the software decoder's R'G'B' (``frame_to_rgb``); for
+the on-GPU path it reports the planes' layout and device and whether the first frame's luma
+equals the software decoder's. Where NVDEC does not open
 (no NVIDIA GPU), the hardware rows say why and the script still exits 0.
 """
 

@@ -59,7 +59,7 @@ from ..colour import LUMA_BT709, SDR_WHITE_NITS, luminance
 from ..colour.bt2446 import inverse_curve_log_gain
 
 __all__ = [
-    "CalibrationConfig", "DEFAULT_PARAMS", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder",
+    "CalibrationConfig", "DEFAULT_PARAMS", "default_params", "fit_params", "well_exposed", "expansion_log_gain", "soft_shoulder",
     "highlight_weight", "highlight_weight_planes", "curve_log_gain_planes", "pixel_log_gain", "coloured_area_weight",
 ]  # fmt: skip
 
@@ -70,6 +70,12 @@ CLIPPED_COLOUR_LUMINANCE = (0.80, 0.90)
 
 DEFAULT_PARAMS = (0.0, 1.0)
 """(a, b) used when a frame has too few well-exposed pixels and no previous fit: identity."""
+
+
+def default_params(frames: int, device: torch.device | str) -> torch.Tensor:
+    """:data:`DEFAULT_PARAMS` for ``frames`` frames, (frames, 2) float32, filled on ``device``: a
+    tensor made from Python numbers on a GPU is a copy the host waits for."""
+    return torch.stack([torch.full((frames,), v, device=device) for v in DEFAULT_PARAMS], 1)
 
 _EPS = 1e-6
 
@@ -161,7 +167,7 @@ def fit_params(
     fraction = n / mask.shape[1]
     ok = fraction >= cfg.min_fraction
     if fallback is None:
-        fallback = torch.tensor(DEFAULT_PARAMS, dtype=params.dtype, device=params.device)
+        fallback = default_params(1, params.device)
     fallback = fallback.to(params).expand(b, 2)
     params = torch.where(ok[:, None], params, fallback)
     confidence = torch.where(ok, (fraction / 0.25).clamp(max=1.0), torch.zeros_like(fraction))

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import inference
-from .calibrate import DEFAULT_PARAMS, coloured_area_weight, fit_params, pixel_log_gain, raw_log_gain
+from .calibrate import coloured_area_weight, default_params, fit_params, pixel_log_gain, raw_log_gain
 from .colour_stage import downscale_signal
 
 __all__ = ["NetworkGain", "TemporalHook"]
@@ -83,7 +83,7 @@ class NetworkGain:
         if self.model is None:  # BT.2408 alone, or the curve alone
             curve = pixel_log_gain(None, sdr_linear.unbind(1), None, self.cfg)
             gain = signal.new_zeros(b, 1, h, w) if curve is None else curve.unsqueeze(1)
-            return gain, torch.stack((signal.new_zeros(b), signal.new_ones(b)), 1)  # (a, b) = (0, 1): made on the device
+            return gain, default_params(b, signal.device)
         small = self._net_input_size(h, w)
         if small is None:
             raw, params = self._filtered_gain(signal, sdr_linear)
@@ -170,7 +170,7 @@ class NetworkGain:
         if self._fit_c is None or not self._fit_c.usable:
             return fit_params(net_in, lin_in, net, self.cfg, fallback=self._last_params)
         # always a tensor (the default when there is no last fit): one graph, not two
-        fallback = self._last_params if self._last_params is not None else net.new_tensor(DEFAULT_PARAMS).float()
+        fallback = self._last_params if self._last_params is not None else default_params(1, net.device)[0]
         parts = [self._fit_c(net_in[i : i + 1], lin_in[i : i + 1], net[i : i + 1], self.cfg, fallback)
                  for i in range(net_in.shape[0])]  # fmt: skip
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

@@ -28,7 +28,7 @@ from ..colour import bt2446
 from ..model import ExpandNet, expansion_settings, gain_scale
 from . import batching, colour_stage
 from .batching import CPU_TILE, MIN_TILE, cpu_batch_limit, is_oom  # noqa: F401 - CPU_TILE re-exported
-from .calibrate import CalibrationConfig, fit_params, raw_log_gain
+from .calibrate import CalibrationConfig, default_params, fit_params, raw_log_gain
 from .colour_paths import BAND_PIXELS, FusedPath, encode_bands  # noqa: F401 - BAND_PIXELS re-exported
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
@@ -307,7 +307,7 @@ class FrameProcessor(NetworkGain):
         the banded eager path."""
         b, h, w, _ = raw.shape
         raw_gain, shoulders = None, []
-        params = torch.stack((raw.new_zeros(b, dtype=torch.float32), raw.new_ones(b, dtype=torch.float32)), 1)
+        params = default_params(b, self.device)
         if self.model is not None:
             small = self._net_input_size(h, w)
             if small is None:

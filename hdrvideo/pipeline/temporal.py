@@ -219,15 +219,11 @@ class TemporalFilter:
         smoothed against the last one (not across a cut) → the shift (0-d) that takes the frame
         to it, 0 where unlit. State: the level is kept through unlit frames, dropped at an unlit cut."""
         cfg = self.cfg
-        if self._level is None:
-            smooth, held = level, torch.zeros_like(lit)
-            self._level = level
-        else:
-            held = self._level_ok & ~cut
-            d = (level - self._level).abs()
-            k = 1 - cfg.keep_params * torch.exp(-((d / cfg.level_tau) ** 2))
-            smooth = torch.where(held, self._level + k * (level - self._level), level)
-        self._level = torch.where(lit, smooth, self._level)
+        prev = level if self._level is None else self._level
+        held = torch.zeros_like(lit) if self._level_ok is None else self._level_ok & ~cut
+        k = 1 - cfg.keep_params * torch.exp(-(((level - prev).abs() / cfg.level_tau) ** 2))
+        smooth = torch.where(held, prev + k * (level - prev), level)
+        self._level = torch.where(lit, smooth, prev)
         self._level_ok = lit | held
         return torch.where(lit, smooth - level, torch.zeros_like(level))
 
