@@ -245,8 +245,8 @@ main.add_command(train_command)
 @click.option("--aces-split", type=click.Choice(["test", "validation"]), default="test", show_default=True)
 @click.option("--aces-stops", default="0", show_default=True, help="--pairs: exposures, stops from a 0.18 median.")
 @click.option("--frames-per-clip", type=click.IntRange(1, 100), default=2, show_default=True, help="--pairs.")
-@click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True,
-              help="--pairs: x264 CRF of the SDR's lossy encode.")
+@click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True, help="--pairs: the SDR's x264 CRF.")
+@click.option("--look", "looks", default="bt2408", show_default=True, help="--pairs: comma list of looks (bt2408, aces).")
 @click.option("--strength", "strengths", default="1", show_default=True,
               help="--pairs: comma list of expansion strengths (convert's --strength) to score each model at.")
 @click.option("--peak-nits", type=click.FloatRange(100, 10000, min_open=True), default=1000.0, show_default=True,

@@ -13,7 +13,8 @@ where the grade is not above SDR white (false highlights) are outlined in magent
 
 ``--set``: formula renderings of graded references (default), ``aces`` (the test scenes through
 the ACES 2.0 output transforms), ``photos`` (gain-map photos). A model given as ``bt2446a`` or
-``bt2446c`` is that formula (``convert --method``).
+``bt2446c`` is that formula (``convert --method``); ``WEIGHTS@aces`` runs the weights in that look
+(``convert --look``), ``none@aces`` the look alone.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def label(img: np.ndarray, text: str) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", default=None, help="reference folders (default: the shared ones)")
-    ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS, repeatable")
+    ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS[@LOOK], repeatable")
     ap.add_argument("--rendering", action="append", choices=RENDERINGS, help="default: all")
     ap.add_argument("--set", action="append", choices=["renderings", "aces", "photos"], help="default: renderings")
     ap.add_argument("--match", default="", help="only references whose name contains this")
@@ -76,8 +77,10 @@ def main() -> None:
     def processor(w: str) -> FrameProcessor:
         if w in FORMULAS:
             return FrameProcessor(None, "pq", 1000.0, method=w)
+        w, _, look = w.partition("@")
         small = max(16, a.max_side // 4) if a.quality == "fast" else None
-        return FrameProcessor(load_model(w, device="cpu"), "pq", 1000.0, net_long_side=small)
+        model = None if w == "none" else load_model(w, device="cpu")
+        return FrameProcessor(model, "pq", 1000.0, net_long_side=small, look=look or "bt2408")
 
     procs = {k: processor(w) for k, w in (m.split("=", 1) for m in a.model)}
     a.out.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,7 @@ def _model_name(p) -> str:
 def evaluate(
     *, data, models, held_out, val_fraction, max_side, quality, device, pairs, renderings, frames_per_clip, crf,
     peak_nits, as_json, strengths="1", sets="aces,photos,renderings", aces_target="1000", aces_split="test",
-    aces_stops="0",
+    aces_stops="0", looks="bt2408",
 ) -> None:  # fmt: skip
     """``hdrvideo eval``: held-out stills through a virtual camera, or (``pairs``) graded pairs."""
     from ..media.hdrio import MediaError
@@ -122,6 +122,9 @@ def evaluate(
                 raise ValueError
         except ValueError:
             raise UserError(f"--strength takes a comma list of numbers in [0, 3], got {strengths!r}") from None
+        from ..pipeline.looks import LOOKS
+
+        styles = _choices(looks, LOOKS, "--look")
         chosen = tuple(r.strip() for r in renderings.split(",") if r.strip()) if renderings else RENDERINGS
         if not chosen or any(r not in RENDERINGS for r in chosen):
             raise UserError(f"--renderings takes a comma list of {', '.join(RENDERINGS)}, got {renderings!r}")
@@ -149,11 +152,17 @@ def evaluate(
         for method, label in (("bt2446a", "BT.2446-1 Method A inverse"), ("bt2446c", "BT.2446-1 Method C inverse")):
             formula = FrameProcessor(None, "pq", peak_nits, device=device, method=method)
             results[label] = score_pairs(formula, graded, base)
+        for look in styles:
+            if look != "bt2408":  # the look's own placement, without a network: what the network adds to it
+                curve = FrameProcessor(None, "pq", peak_nits, device=device, look=look)
+                results[f"the {look} look alone (no network)"] = score_pairs(curve, graded, base)
         for p in paths:
             model = _load(p, device)
-            for s in levels:
-                proc = FrameProcessor(model, "pq", peak_nits, net_long_side=long_side, strength=s)
-                results[_model_name(p) + ("" if levels == [1.0] else f" ×{s:g}")] = score_pairs(proc, graded, base)
+            for look in styles:
+                for s in levels:
+                    proc = FrameProcessor(model, "pq", peak_nits, net_long_side=long_side, strength=s, look=look)
+                    name = _model_name(p) + ("" if levels == [1.0] else f" ×{s:g}")
+                    results[name + ("" if styles == ["bt2408"] else f", {look} look")] = score_pairs(proc, graded, base)
         if as_json:
             click.echo(json.dumps({k: {"overall": r.overall, "per_set": r.per_set, "per_rendering": r.per_rendering,
                                        "pairs": r.n}

@@ -39,7 +39,7 @@ def render_preview(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) SDR RGB uint8/uint16 → (H, 3·W, 3) uint8 RGB panel strip."""
     signal = sdr_to_tensor(rgb[None], processor.device)
     rel, lin = processor.relative_hdr(signal)
-    white, peak = processor.cfg.white_nits, processor.cfg.peak_nits
+    white, peak = colour.SDR_WHITE_NITS, processor.cfg.peak_nits
     mapped = tonemap_relative(rel, peak / white)
     y = colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)
     # stops raised over the SDR-in-HDR picture (the soft shoulder included)

@@ -39,6 +39,10 @@ def conversion_options(live: bool = False):
         click.option("--strength", type=float, default=1.0, show_default=True,
                      help="How bold the expansion is: the log gain × this × the model's own gain scale "
                           "(0: BT.2408 alone; above 1: more light on the same highlights, and more false light)."),
+        click.option("--look", type=click.Choice(["bt2408", "aces"]), default="bt2408", show_default=True,
+                     help="Where mid-tones land: bt2408 keeps the SDR grade (SDR white at 203 cd/m²); aces "
+                          "gives what ACES 2.0's HDR output transform makes of an ACES SDR master "
+                          "(darker shadows, the upper half lifted: docs/convert.md, Looks)."),
         click.option("--method", type=click.Choice(["net", "bt2446a", "bt2446c"]), default="net", show_default=True,
                      help="How light is expanded: the network (net), or a broadcast formula alone, ITU-R "
                           "BT.2446-1 Method A or C inverse tone mapping (no network, eager colour path)."),
@@ -80,7 +84,7 @@ def conversion_options(live: bool = False):
                               "1–3 s each), each on cores/N threads: for many cores at 4K, where one x265 "
                               "cannot use them all; costs an IDR frame a chunk and frames held in memory."),
         ]  # fmt: skip
-    names = ("weights", "method", "transfer", "peak_nits", "strength", "codec", "crf", "preset", "device", "precision", "quality",
+    names = ("weights", "method", "transfer", "peak_nits", "strength", "look", "codec", "crf", "preset", "device", "precision", "quality",
              "batch_size", "temporal", "lookahead", "encoder", "force", "compile_", "decoder", "encode_jobs")  # fmt: skip
 
     def decorate(f):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import colour
-from ..colour import bt2446
+from ..colour import SDR_WHITE_NITS, bt2446
 from ..model import ExpandNet, expansion_settings, gain_scale
 from . import batching, colour_stage
 from .batching import CPU_TILE, MIN_TILE, cpu_batch_limit, is_oom  # noqa: F401 - CPU_TILE re-exported
@@ -33,6 +33,7 @@ from .colour_paths import BAND_PIXELS, FusedPath, encode_bands  # noqa: F401 - B
 from .colour_stage import TRANSFERS, encode_transfer  # noqa: F401 - re-exported
 from .compiled import Compiled
 from .frames import HDRBatch, HostTransfer, PendingBatch, sdr_to_tensor, to_signal  # noqa: F401 - re-exported
+from .looks import look_settings
 from .memory import keep_freed_memory
 from .network_gain import NetworkGain, TemporalHook
 
@@ -70,6 +71,9 @@ class FrameProcessor(NetworkGain):
     model's metadata (:func:`~hdrvideo.model.expansion_settings`).
     method: with no model, one of :data:`FORMULAS` instead of BT.2408 alone: the formula's light
     (absolute, as the Report gives it), then the display shoulder; it runs the eager colour path.
+    look: where mid-tones and rolled-off highlights land (``--look``, :mod:`.looks`): "bt2408"
+    (the SDR grade kept, the model's curve) or "aces" (the ACES 2.0 HDR master's placement, its
+    curve in place of the model's; with no model, the curve alone).
     """
 
     def __init__(
@@ -86,9 +90,10 @@ class FrameProcessor(NetworkGain):
         compile: bool = False,
         strength: float = 1.0,
         method: str | None = None,
+        look: str = "bt2408",
     ) -> None:
-        if method is not None and (method not in FORMULAS or model is not None):
-            raise ValueError(f"method must be one of {', '.join(FORMULAS)}, with no model; got {method!r}")
+        if method is not None and (method not in FORMULAS or model is not None or look != "bt2408"):
+            raise ValueError(f"method must be one of {', '.join(FORMULAS)}, with no model and the bt2408 look; got {method!r}")
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer {transfer!r}; choose from {TRANSFERS}")
         if sdr_eotf not in ("bt1886", "srgb"):
@@ -108,8 +113,11 @@ class FrameProcessor(NetworkGain):
             raise ValueError(f"strength must be in [0, 3], got {strength:g}")
         # the user's strength × the model's own (its metadata's gain scale; 1 for the authors' weights)
         # and the curve and light gate the model was chosen with (its metadata; none for older weights)
+        # and the look's placement of mid-tones in place of the model's curve where it has one (looks.py)
+        fields = expansion_settings(model) | look_settings(look, float(peak_nits), float(strength))
         self.cfg = CalibrationConfig(peak_nits=float(peak_nits), strength=float(strength) * gain_scale(model),
-                                     curve_strength=float(strength), **expansion_settings(model))  # fmt: skip
+                                     curve_strength=float(strength), **fields)  # fmt: skip
+        self.look = look
         self.method = method
         self.sdr_eotf = sdr_eotf
         self.net_long_side = net_long_side
@@ -196,9 +204,9 @@ class FrameProcessor(NetworkGain):
         without it for evaluation), and the SDR-in-HDR picture it started from."""
         if not shoulder:
             sdr_linear, gain = self._sdr_and_gain(signal)
-            return sdr_linear * torch.exp(gain), sdr_linear
+            return sdr_linear * torch.exp(gain) * (self.cfg.white_nits / SDR_WHITE_NITS), sdr_linear
         nits, sdr_linear = self.display_light(signal)
-        return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / self.cfg.white_nits, sdr_linear
+        return colour.rgb_to_rgb(nits, colour.BT2020_TO_BT709).clamp(min=0) / SDR_WHITE_NITS, sdr_linear
 
     # -- the whole path -------------------------------------------------------------------
     def process(self, frames: np.ndarray | torch.Tensor, keep_signal: bool = False) -> HDRBatch:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..media.encode import EncodeError, EncoderSettings
+from .looks import LOOKS
 
 if TYPE_CHECKING:
     import torch
@@ -96,7 +97,8 @@ class ConversionSettings:
     ``precision`` (:data:`PRECISIONS`), ``quality`` (fast | balanced | full; None: full on a GPU,
     fast on a CPU), ``threads`` (torch threads, CPU). Processor: ``transfer`` (pq | hlg),
     ``peak_nits`` (cd/m², in (100, 10000]), ``strength`` (the expansion's log gain × this, in
-    [0, 3]), ``batch_size`` (None: 8 on a GPU, 2 on a CPU),
+    [0, 3]), ``look`` (:data:`~hdrvideo.pipeline.looks.LOOKS`: where mid-tones land),
+    ``batch_size`` (None: 8 on a GPU, 2 on a CPU),
     ``temporal`` and its ``lookahead`` (frames). Encoder: ``codec``, ``crf``, ``preset``,
     ``encoder`` (pyav | ffmpeg). ``force``: convert input that is already HDR. ``compile``
     (:data:`COMPILE_MODES`; None: :func:`compile_mode`): auto compiles the colour stage and the
@@ -109,6 +111,7 @@ class ConversionSettings:
     transfer: str = "pq"
     peak_nits: float = 1000.0
     strength: float = 1.0
+    look: str = "bt2408"
     device: str | None = None
     precision: str = "auto"
     quality: str | None = None
@@ -135,8 +138,10 @@ class ConversionSettings:
             raise SettingsError(f"--peak-nits must be in (100, 10000], got {self.peak_nits:g}")
         if self.method not in METHODS:
             raise SettingsError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.method != "net" and (self.weights is not None or self.strength != 1):
-            raise SettingsError(f"--method {self.method} is a formula: it takes neither --weights nor --strength")
+        if self.method != "net" and (self.weights is not None or self.strength != 1 or self.look != "bt2408"):
+            raise SettingsError(f"--method {self.method} is a formula: it takes neither --weights, --strength nor --look")
+        if self.look not in LOOKS:
+            raise SettingsError(f"--look must be one of {', '.join(LOOKS)}, got {self.look!r}")
         if not 0 <= self.strength <= 3:
             raise SettingsError(f"--strength must be in [0, 3], got {self.strength:g}")
         if self.precision not in PRECISIONS:
@@ -247,7 +252,8 @@ class ConversionSettings:
             hook = TemporalFilter(TemporalConfig(lookahead=self.lookahead))
         try:
             proc = FrameProcessor(model, self.transfer, self.peak_nits, net_long_side=QUALITY_LONG_SIDE[quality],
-                                  tile=tile, temporal=hook, compile=compile, strength=self.strength)  # fmt: skip
+                                  tile=tile, temporal=hook, compile=compile, strength=self.strength,
+                                  look=self.look)  # fmt: skip
         except ValueError as e:
             raise SettingsError(str(e)) from None
         if note:

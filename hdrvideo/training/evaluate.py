@@ -88,7 +88,7 @@ def evaluate(
             proc.reset()
             pred, _ = proc.relative_hdr(signal, shoulder=False)
             pred = pred * _exposure_fit(pred, ref, signal)
-            white = proc.cfg.white_nits
+            white = colour.SDR_WHITE_NITS
             ref_n, pred_n = ref * white, pred * white
             psnr.append(pu21_psnr(pred_n, ref_n).item())
             y = colour.LUMA_BT709
