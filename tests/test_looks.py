@@ -63,7 +63,11 @@ def test_images_and_evaluation_stay_relative_to_203_in_every_look():
 
 
 def test_look_is_a_conversion_setting_formulas_refuse():
-    assert ConversionSettings(look="aces").validate().look == "aces"
+    settings = ConversionSettings(look="aces", compile="off", device="cpu").validate()
+    proc = settings.build_processor()
+    assert proc.look == "aces" and proc.cfg.white_nits == pytest.approx(203.0 * ACES_FITS[1000][2])
+    assert proc.cfg.curve_ip == ACES_FITS[1000][0]  # the look's curve in place of the model's
+    assert ConversionSettings(compile="off", device="cpu").validate().build_processor().cfg.white_nits == 203.0
     with pytest.raises(SettingsError, match="--look"):
         ConversionSettings(look="neon").validate()
     with pytest.raises(SettingsError, match="neither --weights, --strength nor --look"):

@@ -14,7 +14,7 @@ Real SDR/HDR pairs disagree on this, so it is the user's choice, not the model's
   4.3× near white (``scripts/fit_aces_look.py`` prints the relation). This look replaces the
   model's curve by that relation, fitted on the training scenes, and keeps the network's gain on
   top (light the SDR clipped): what a studio's HDR deliverable of an ACES-graded SDR master would
-  show. On the ACES validation pairs it is 11 dB (PU21) above the default look; on camera pairs
+  show. On the ACES validation pairs it is 11.6 dB (PU21) above the default look; on camera pairs
   and on formula renderings of HDR grades it is below it (docs/convert.md, "Looks").
 
 A look is a set of :class:`~hdrvideo.pipeline.calibrate.CalibrationConfig` fields (the curve's
