@@ -490,6 +490,22 @@ def test_preview_stops_map_lights_up_clipped_areas():
     assert tonemapped[clipped].mean() > tonemapped[~clipped].mean()
 
 
+def test_preview_stops_map_shows_what_a_look_lowers_in_blue():
+    from hdrvideo.commands.preview import render_preview
+    from hdrvideo.pipeline.processor import FrameProcessor
+    from tests.media import sdr_frame
+
+    rgb = sdr_frame(5, 192, 108)
+    mid = ((rgb.max(-1) < 150) & (rgb.min(-1) > 20))[20:-10]  # shadows and mid-tones the aces look darkens
+    for look, blue in (("bt2408", False), ("aces", True)):
+        strip = render_preview(FrameProcessor(None, "pq", look=look), rgb).astype(int)
+        heat = strip[:, 2 * 192 :][20:-10]
+        b_over_r = (heat[..., 2] - heat[..., 0])[mid].mean()
+        assert (b_over_r > 40) == blue and b_over_r > -1, (look, b_over_r)  # 0.2–0.6 stop down; bt2408: black
+        legend = strip[-4, 2 * 192 :]
+        assert legend[0, 2] > 200 and legend[48, :].sum() < 30 and legend[-1, 0] > 200  # blue | black at 0 | hot
+
+
 def test_convert_with_no_weights_uses_the_shipped_model(tmp_path, clip):
     out = tmp_path / "o.mkv"
     code, text = run_cli("convert", clip, out, "-q")

@@ -5,7 +5,8 @@ The middle panel maps the HDR frame's BT.2020 display light (cd/m²) back to BT.
 luminance with the extended Reinhard curve (SDR white 203 cd/m² → 0.5, the peak → 1), hue kept,
 sRGB-encoded: expanded highlights show as brighter, less clipped highlights.
 The right panel is ``log2(HDR / SDR-in-HDR)`` per pixel on a colour scale from 0 to 3 stops, with
-its legend.
+its legend; pixels a look placed *below* the SDR-in-HDR picture (``--look aces`` darkens shadows
+and mid-tones by 0.6 stop) show in blue, full blue at 1 stop down, on the legend's left quarter.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ __all__ = [
     "write_preview",
     "preview_from_video",
     "tonemap_relative",
+    "stops_map",
     "tonemap_signal",
     "gui_problem",
     "PreviewWindow",
 ]
 
 MAX_STOPS = 3.0
+MIN_STOPS = -1.0
+"""The stops map's range: raised 0 … 3 on the inferno scale, lowered 0 … 1 in blue."""
 
 
 @torch.no_grad()
@@ -44,26 +48,35 @@ def render_preview(processor: FrameProcessor, rgb: np.ndarray) -> np.ndarray:
     y = colour.luminance(rel, colour.LUMA_BT709).clamp(min=1e-6)
     # stops raised over the SDR-in-HDR picture (the soft shoulder included)
     base = colour.luminance(lin, colour.LUMA_BT709).clamp(min=1e-6)
-    stops = torch.log2(y / base).clamp(0, MAX_STOPS) / MAX_STOPS
+    stops = torch.log2(y / base)[0, 0].cpu().numpy()
     sdr8 = (signal[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     hdr8 = (mapped[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-    s8 = (stops[0, 0].cpu().numpy() * 255).round().astype(np.uint8)
-    heat = cv2.applyColorMap(s8, cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    heat = stops_map(stops)
     h = rgb.shape[0]
     bar_h = max(8, h // 30)
-    legend = np.linspace(0, 255, heat.shape[1]).astype(np.uint8)[None].repeat(bar_h, 0)
-    heat = heat.copy()
-    heat[-bar_h:] = cv2.applyColorMap(legend, cv2.COLORMAP_INFERNO)[:, :, ::-1]
+    heat[-bar_h:] = stops_map(np.linspace(MIN_STOPS, MAX_STOPS, heat.shape[1], dtype=np.float32)[None].repeat(bar_h, 0))
     strip = np.concatenate([sdr8, hdr8, heat], axis=1)
     scale = max(0.35, h / 720)
     labels = ("SDR input", f"HDR, tone-mapped ({processor.transfer.upper()}, {peak:g} cd/m2 peak)",
-              f"stops raised: 0 to {MAX_STOPS:g} (bar)")  # fmt: skip
+              f"stops: {MIN_STOPS:g} (blue) to +{MAX_STOPS:g} (bar)")  # fmt: skip
     w = rgb.shape[1]
     for k, text in enumerate(labels):
         org = (k * w + 8, int(28 * scale) + 4)
         cv2.putText(strip, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (0, 0, 0), 4, cv2.LINE_AA)
         cv2.putText(strip, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255), 1, cv2.LINE_AA)
     return strip
+
+
+def stops_map(stops: np.ndarray) -> np.ndarray:
+    """(H, W) float stops over the SDR-in-HDR picture → (H, W, 3) uint8 RGB: 0 … +3 on the inferno
+    scale (black at 0), below 0 in blue (full at :data:`MIN_STOPS`)."""
+    up = (np.clip(stops, 0, MAX_STOPS) / MAX_STOPS * 255).round().astype(np.uint8)
+    out = cv2.applyColorMap(up, cv2.COLORMAP_INFERNO)[:, :, ::-1].copy()
+    down = np.clip(stops / MIN_STOPS, 0, 1)  # 0 where raised or unchanged, 1 at MIN_STOPS and below
+    lowered = down > 1 / 255
+    blue = np.stack([0.15 * down, 0.45 * down, down], -1) * 255
+    out[lowered] = blue[lowered].round().astype(np.uint8)
+    return out
 
 
 def tonemap_relative(rel: torch.Tensor, peak: float) -> torch.Tensor:
