@@ -288,6 +288,7 @@ def load_model(
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.metadata = meta  # type: ignore[attr-defined]
+    model.source = path  # type: ignore[attr-defined]  # (what made an output names it: pipeline/provenance.py)
     gain_scale(model)  # a bad value is an error of the file, said when it is loaded
     expansion_settings(model)
     return model.to(device=device, dtype=dtype).eval()

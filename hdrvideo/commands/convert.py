@@ -26,7 +26,9 @@ from ..media.decode import PIPE, VideoInfo, frame_to_input, probe
 from ..media.encode import CONTAINERS, EncoderSettings, HDRWriter
 from ..media.encode_ffmpeg import FFmpegWriter
 from ..media.hw_decode import open_decoding
+from ..media.info import MADE_BY_FORMATS, MADE_BY_TAG
 from ..pipeline.processor import FrameProcessor, cpu_batch_limit
+from ..pipeline.provenance import describe
 from .jobs import ConvertError, check_job_info, input_notes, lost_frames, one_line_error, temporary_path
 
 __all__ = ["ConvertError", "ConvertResult", "convert_video", "temporary_path"]
@@ -142,7 +144,7 @@ def _run(
     vstream = container.streams.video[0]
     vstream.thread_type = "AUTO"
     width, height = info.padded_size
-    writer = _open_writer(container, info, out, tmp, settings, pipe_format)
+    writer = _open_writer(container, info, out, tmp, settings, pipe_format, describe(processor))
     streams = _carry_streams(container, vstream, writer, out)
     copy_streams, transcoded, notes = streams.carried, streams.transcoded, streams.notes
     _copy_chapters(container, writer)
@@ -281,9 +283,10 @@ def _run(
 
 
 def _open_writer(container, info: VideoInfo, out: Path, tmp: Path | None, settings: EncoderSettings,
-                 pipe_format: str = "matroska"):  # fmt: skip
+                 pipe_format: str = "matroska", made: str | None = None):  # fmt: skip
     """The writer of the output (PyAV's, or a system ffmpeg's), with the input's title, comment,
-    language and timecode, at the padded frame size and the input's pixel aspect. ``tmp`` None:
+    language and timecode, at the padded frame size and the input's pixel aspect, and ``made``
+    (what made it) where the container keeps it. ``tmp`` None:
     standard output, as ``pipe_format``, light levels unknown (nothing can be patched)."""
     width, height = info.padded_size
     if tmp is None:
@@ -294,6 +297,8 @@ def _open_writer(container, info: VideoInfo, out: Path, tmp: Path | None, settin
     else:
         fmt = CONTAINERS[out.suffix.lower()]
     meta = {k: v for k, v in container.metadata.items() if k in ("title", "comment", "language")}
+    if made and fmt in MADE_BY_FORMATS:
+        meta[MADE_BY_TAG] = made
     if settings.encoder == "ffmpeg":
         settings.validate(fmt)
         return FFmpegWriter(tmp, width, height, info.time_base, info.rate, settings, fmt, meta, source=info.path,

@@ -33,8 +33,10 @@ import torch
 
 from ..media.decode import InputError, VideoInfo, frame_to_input, probe, short_error
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings, HDRWriter
+from ..media.info import MADE_BY_FORMATS, MADE_BY_TAG
 from ..pipeline.compiled import Compiled
 from ..pipeline.processor import FrameProcessor
+from ..pipeline.provenance import describe
 from ..pipeline.ycbcr_input import stack_frames
 from .capture import (  # noqa: F401 - re-exported: the stream's options and errors are its API
     LatestFrames,
@@ -260,6 +262,7 @@ def _run(opts, container, info, target, fmt, processor, settings, stop, on_frame
             settings,
             container_format=fmt,
             container_options=_muxer_options(fmt),
+            metadata={MADE_BY_TAG: describe(processor)} if fmt in MADE_BY_FORMATS else None,
         )
     except EncodeError as e:
         raise StreamError(str(e)) from None

@@ -158,13 +158,15 @@ class FFmpegWriter:
         if self._copies:
             opts.update({"acodec": "copy", "scodec": "copy"})
         out = ffmpeg.output(*streams, str(self.path), **opts)
-        out = out.global_args(
-            "-hide_banner", "-loglevel", "error", "-nostdin", *sum((["-metadata", m] for m in self._metadata), [])
-        )
+        out = out.global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+        args = out.overwrite_output().compile(cmd=self._exe)
+        # -metadata is an output option: it goes just before the output's name (as a global
+        # argument it came before the inputs, where ffmpeg dropped it: no title, no made-by line)
+        at = len(args) - 1 - args[::-1].index(str(self.path))
+        args[at:at] = sum((["-metadata", m] for m in self._metadata), [])
         # in a session of its own: Ctrl-C or SIGTERM to our process group reaches us, not ffmpeg, so
         # the interruption is ours to report (exit 130) and abort() ends ffmpeg; without us, its
         # stdin closes and it ends too
-        args = out.overwrite_output().compile(cmd=self._exe)
         self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         threading.Thread(target=self._drain, daemon=True).start()
 

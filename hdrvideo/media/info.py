@@ -14,7 +14,18 @@ import av
 from .decode import open_input
 from .gainmap import read_gainmap_info
 
-__all__ = ["describe", "format_description", "read_hdr10_metadata"]
+__all__ = ["describe", "format_description", "read_hdr10_metadata", "MADE_BY_TAG", "MADE_BY_FORMATS", "made_by"]
+
+MADE_BY_TAG = "hdrvideo"
+"""The container tag that says what made an output (:mod:`hdrvideo.pipeline.provenance`;
+Matroska upper-cases it: ``HDRVIDEO``)."""
+MADE_BY_FORMATS = ("matroska", "nut")
+"""Containers that keep it (MP4 and MOV keep only their own keys)."""
+
+
+def made_by(metadata: dict[str, str]) -> str | None:
+    """The made-by line from a container's metadata (any case of the key), None where there is none."""
+    return next((v for k, v in metadata.items() if k.lower() == MADE_BY_TAG), None)
 
 _PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020", 12: "smpte432 (P3-D65)"}
 _TRC = {
@@ -110,6 +121,8 @@ def describe(path: str | Path) -> dict:
                 e.update(sample_rate=cc.sample_rate, channels=cc.channels)
             d["streams"].append(e)
         d.update(read_hdr10_metadata(container))
+        if made_by(container.metadata):
+            d["made_by"] = made_by(container.metadata)
         trc = next((x["color_transfer"] for x in d["streams"] if x["type"] == "video"), "")
         d["hdr"] = "HDR10 (PQ)" if "PQ" in trc else "HLG" if "HLG" in trc else "SDR"
         gm = read_gainmap_info(path) if path.suffix.lower() in (".jpg", ".jpeg") else None
@@ -162,4 +175,6 @@ def format_description(d: dict) -> str:
     cl = d.get("content_light_level")
     if cl:
         lines.append(f"  content light level: MaxCLL {cl['max_cll']} cd/m², MaxFALL {cl['max_fall']} cd/m²")
+    if d.get("made_by"):
+        lines.append(f"  made by: {d['made_by']}")
     return "\n".join(lines)
