@@ -135,6 +135,27 @@ def test_incomplete_output_is_converted_again(tmp_path, clips, weights):
     assert rep.results[0].status == "ok" and is_complete(job)
 
 
+def test_a_kept_output_made_with_another_look_says_so(tmp_path, clips, weights):
+    """A rerun with another look skips complete outputs, as always, but says which were made
+    otherwise (their made-by tag), in the report and the table; the same settings say nothing."""
+    from dataclasses import replace
+
+    from hdrvideo.commands.jobs import format_report
+
+    out = tmp_path / "out"
+    assert run_batch([clips / "a.mp4"], out, opts(weights), workers=1).results[0].status == "ok"
+    same = run_batch([clips / "a.mp4"], out, opts(weights), workers=1).results[0]
+    assert same.status == "skipped" and same.note == ""
+    rep = run_batch([clips / "a.mp4"], out, replace(opts(weights), look="aces", strength=0.5), workers=1)
+    r = rep.results[0]
+    assert r.status == "skipped" and r.frames == 0
+    assert r.note == ("kept, made with look bt2408, strength 1, PQ 1000 cd/m² (this run: look aces, strength 0.5, "
+                      "PQ 1000 cd/m²; -y converts it again)")  # fmt: skip
+    assert r.note in format_report(rep)
+    r = run_batch([clips / "a.mp4"], out, replace(opts(weights), transfer="hlg"), workers=1).results[0]
+    assert "HLG 1000 cd/m²" in r.note
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker through /proc")
 def test_local_worker_killed_mid_file_is_retried(tmp_path, long_clip, weights):
     out = tmp_path / "out"

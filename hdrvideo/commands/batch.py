@@ -33,6 +33,7 @@ from .jobs import (
     collect_inputs,
     format_report,
     is_complete,
+    made_otherwise,
     plan_jobs,
     temporary_path,
     write_report,
@@ -324,7 +325,7 @@ def run_batch(
     todo = []
     for i, job in enumerate(jobs):
         if not overwrite and is_complete(job):
-            report.results[i] = FileResult(job.input, job.output, "skipped")
+            report.results[i] = FileResult(job.input, job.output, "skipped", note=made_otherwise(job, opts))
             if on_result:
                 on_result(report.results[i], report)
         else:

@@ -17,6 +17,7 @@ import av
 
 from ..media.decode import InputError, VideoInfo, open_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings
+from ..media.info import made_by
 
 __all__ = [
     "IMAGE_INPUTS",
@@ -226,6 +227,30 @@ def is_complete(job: Job) -> bool:
     return d_out >= d_in - max(0.1, 0.02 * d_in)
 
 
+def made_otherwise(job: Job, settings) -> str:
+    """Where a complete output says it was made (its made-by tag, :mod:`hdrvideo.pipeline.provenance`)
+    with another method, look, strength, transfer or peak than ``settings`` (a
+    :class:`~hdrvideo.pipeline.settings.ConversionSettings`): a note saying so, for a batch that
+    keeps it; "" where they agree or the output does not say (MP4, MOV, other tools' files)."""
+    try:
+        with av.open(str(job.output), metadata_errors="ignore") as c:
+            line = made_by(c.metadata)
+    except (av.error.FFmpegError, OSError):
+        return ""
+    if not line:
+        return ""
+    have = line.split(", ")
+    want = [f"method {settings.method}"] if settings.method != "net" else [
+        f"look {settings.look}", f"strength {settings.strength:g}"]  # fmt: skip
+    want.append(f"{settings.transfer.upper()} {settings.peak_nits:g} cd/m²")
+    ours = set(have)
+    if all(w in ours for w in want):
+        return ""
+    kinds = ("method ", "look ", "strength ", "PQ ", "HLG ")
+    theirs = [h for h in have if h.startswith(kinds)]
+    return f"kept, made with {', '.join(theirs)} (this run: {', '.join(want)}; -y converts it again)"
+
+
 # -- results ----------------------------------------------------------------------------------------
 @dataclass
 class FileResult:
@@ -241,6 +266,7 @@ class FileResult:
     max_cll: int = 0
     max_fall: int = 0
     worker: str = ""
+    note: str = ""
 
     @property
     def fps(self) -> float:
@@ -279,7 +305,7 @@ def format_report(report: BatchReport) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in report.results:
-        note = r.error or (f"MaxCLL {r.max_cll}, MaxFALL {r.max_fall}" if r.status == "ok" and r.max_cll else "")
+        note = r.error or r.note or (f"MaxCLL {r.max_cll}, MaxFALL {r.max_fall}" if r.status == "ok" and r.max_cll else "")
         rows.append(f"| {r.input} | {r.status} | {r.frames} | {r.seconds:.1f} | {r.fps:.2f} | {r.attempts} | {note} |")
     rows.append(
         f"\n{len(report.results)} files: {report.count('ok')} converted, {report.count('skipped')} skipped "
