@@ -30,26 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdrvideo import colour  # noqa: E402
 from hdrvideo.colour.bt2446 import inverse_curve  # noqa: E402
-from hdrvideo.training.aces import AcesRenderer, aces_scenes, expose  # noqa: E402
-from hdrvideo.training.graded import _fit_side  # noqa: E402
+from hdrvideo.media.hdrio import find_media  # noqa: E402
+from hdrvideo.training.aces import scene_split  # noqa: E402
+from hdrvideo.training.graded import aces_pairs  # noqa: E402
 
 CLIP = 0.97
 
 
-def luminance_pairs(scenes, renderer: AcesRenderer, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(SDR linear luminance, HDR luminance / 203) of every unclipped pixel, float64."""
+def luminance_pairs(images: str, split: str, target: str, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(SDR linear luminance, HDR luminance / 203) of every unclipped pixel of ``split``'s ACES
+    pairs (:func:`hdrvideo.training.graded.aces_pairs`, at −1, 0, +1 stops), float64."""
     xs, ys = [], []
-    for _, scene in scenes:
-        small = _fit_side(torch.from_numpy(scene).permute(2, 0, 1)[None], side)[0].permute(1, 2, 0).numpy()
-        for stops in (-1.0, 0.0, 1.0):
-            lit = expose(small, stops)
-            sdr = torch.from_numpy(renderer.sdr_signal(lit)).double() / 255
-            hdr = torch.from_numpy(renderer.hdr_nits(lit)).double()
-            ok = (sdr.amax(-1) < CLIP).flatten()
-            x = (colour.bt1886_eotf(sdr) @ torch.tensor(colour.LUMA_BT709, dtype=torch.float64)).flatten()
-            y = (hdr @ torch.tensor(colour.LUMA_BT2020, dtype=torch.float64)).flatten() / colour.SDR_WHITE_NITS
-            xs.append(x[ok])
-            ys.append(y[ok])
+    for p in aces_pairs([images], side, target, split, (-1.0, 0.0, 1.0), log=lambda m: None):
+        sdr, hdr = p.sdr[0].double(), p.ref[0].double()
+        ok = (sdr.amax(0) < CLIP).flatten()
+        xs.append(colour.luminance(colour.bt1886_eotf(sdr), colour.LUMA_BT709).flatten()[ok])
+        ys.append(colour.luminance(hdr, colour.LUMA_BT2020).flatten()[ok] / colour.SDR_WHITE_NITS)
     x, y = torch.cat(xs), torch.cat(ys)
     keep = (x > 0.003) & (y > 1e-4)  # the darkest codes: BT.1886 and PQ round them apart
     return x[keep], y[keep]
@@ -79,17 +75,15 @@ def main() -> None:
     ap.add_argument("--images", default="../shared/data/hdr-images")
     ap.add_argument("--side", type=int, default=128, help="long side the scenes are rendered at")
     a = ap.parse_args()
-    quiet = lambda m: None  # noqa: E731
-    train = aces_scenes([a.images], "train", quiet)
-    val = aces_scenes([a.images], "validation", quiet)
-    print(f"{len(train)} training scenes, {len(val)} validation scenes, 3 exposures, {a.side} px")
+    splits = [scene_split(p.name) for p in find_media(a.images)[0]]  # (names only: nothing decoded twice)
+    print(f"{splits.count('train')} training scenes, {splits.count('validation')} validation scenes, 3 exposures, "
+          f"{a.side} px")  # fmt: skip
     print("| peak cd/m² | ip | c | s | log RMSE train | validation | BT.2408's, validation |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for peak in ("500", "1000", "2000", "4000"):
-        r = AcesRenderer(peak)
-        x, y = luminance_pairs(train, r, a.side)
+        x, y = luminance_pairs(a.images, "train", peak, a.side)
         ip, c, s = fit(x, y)
-        vx, vy = luminance_pairs(val, r, a.side)
+        vx, vy = luminance_pairs(a.images, "validation", peak, a.side)
         base = float(((vy.log() - vx.log()) ** 2).mean().sqrt())
         print(f"| {peak} | {ip:.3f} | {c:.3f} | {s:.4f} | {rmse(x, y, ip, c, s):.4f} | {rmse(vx, vy, ip, c, s):.4f} "
               f"| {base:.4f} |", flush=True)  # fmt: skip

@@ -18,6 +18,7 @@ import av
 from ..media.decode import InputError, VideoInfo, open_input, probe
 from ..media.encode import CONTAINERS, EncodeError, EncoderSettings
 from ..media.info import made_by
+from ..pipeline.provenance import SETTING_WORDS, setting_items
 
 __all__ = [
     "IMAGE_INPUTS",
@@ -240,14 +241,11 @@ def made_otherwise(job: Job, settings) -> str:
     if not line:
         return ""
     have = line.split(", ")
-    want = [f"method {settings.method}"] if settings.method != "net" else [
-        f"look {settings.look}", f"strength {settings.strength:g}"]  # fmt: skip
-    want.append(f"{settings.transfer.upper()} {settings.peak_nits:g} cd/m²")
-    ours = set(have)
-    if all(w in ours for w in want):
+    method = None if settings.method == "net" else settings.method
+    want = setting_items(method, settings.look, settings.strength, settings.transfer, settings.peak_nits)
+    if set(want) <= set(have):
         return ""
-    kinds = ("method ", "look ", "strength ", "PQ ", "HLG ")
-    theirs = [h for h in have if h.startswith(kinds)]
+    theirs = [h for h in have if h.split(" ", 1)[0] in SETTING_WORDS]
     return f"kept, made with {', '.join(theirs)} (this run: {', '.join(want)}; -y converts it again)"
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..pipeline.looks import LOOKS
+
 __all__ = ["UserError", "conversion_options", "say"]
 
 
@@ -39,7 +41,7 @@ def conversion_options(live: bool = False):
         click.option("--strength", type=float, default=1.0, show_default=True,
                      help="How bold the expansion is: the log gain × this × the model's own gain scale "
                           "(0: BT.2408 alone; above 1: more light on the same highlights, and more false light)."),
-        click.option("--look", type=click.Choice(["bt2408", "aces"]), default="bt2408", show_default=True,
+        click.option("--look", type=click.Choice(LOOKS), default=LOOKS[0], show_default=True,
                      help="Where mid-tones land: bt2408 keeps the SDR grade (SDR white at 203 cd/m²); aces "
                           "gives what ACES 2.0's HDR output transform makes of an ACES SDR master "
                           "(darker shadows, the upper half lifted: docs/convert.md, Looks)."),

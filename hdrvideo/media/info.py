@@ -121,8 +121,9 @@ def describe(path: str | Path) -> dict:
                 e.update(sample_rate=cc.sample_rate, channels=cc.channels)
             d["streams"].append(e)
         d.update(read_hdr10_metadata(container))
-        if made_by(container.metadata):
-            d["made_by"] = made_by(container.metadata)
+        line = made_by(container.metadata)
+        if line:
+            d["made_by"] = line
         trc = next((x["color_transfer"] for x in d["streams"] if x["type"] == "video"), "")
         d["hdr"] = "HDR10 (PQ)" if "PQ" in trc else "HLG" if "HLG" in trc else "SDR"
         gm = read_gainmap_info(path) if path.suffix.lower() in (".jpg", ".jpeg") else None

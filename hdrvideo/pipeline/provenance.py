@@ -16,30 +16,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe"]
+__all__ = ["describe", "setting_items", "SETTING_WORDS"]
+
+SETTING_WORDS = ("method", "look", "strength", "PQ", "HLG")
+"""The first words of the line's items that :func:`setting_items` writes."""
+
+
+def setting_items(method: str | None, look: str, strength: float, transfer: str, peak_nits: float) -> list[str]:
+    """The line's items a conversion's settings decide: the formula (``method``, None for the
+    network's expansion) or the look and strength, then the transfer and peak (cd/m²). A batch
+    compares them with a kept output's (:func:`hdrvideo.commands.jobs.made_otherwise`)."""
+    items = [f"method {method}"] if method is not None else [f"look {look}", f"strength {strength:g}"]
+    return [*items, f"{transfer.upper()} {peak_nits:g} cd/m²"]
 
 
 def describe(processor: Any) -> str:
     """The line for a :class:`~hdrvideo.pipeline.processor.FrameProcessor`: version, the model's
     name (its metadata's, else the weights' file name; or the formula, or BT.2408 alone), the
-    network's resolution, look, strength, transfer and peak."""
+    network's resolution, then :func:`setting_items`."""
     from .. import __version__
 
     parts = [f"hdrvideo {__version__}"]
     model = processor.model
-    if processor.method is not None:
-        parts.append(f"method {processor.method}")
-    elif model is None:
+    if processor.method is None and model is None:
         parts.append("BT.2408 alone (no expansion)")
-    else:
+    elif processor.method is None:
         source = getattr(model, "source", None)
-        name = getattr(model, "metadata", {}).get("name") or (Path(source).name if source else "ExpandNet")
-        parts.append(name)
+        parts.append(getattr(model, "metadata", {}).get("name") or (Path(source).name if source else "ExpandNet"))
         side = processor.net_long_side
         parts.append("full resolution" if side is None else f"network at {side} px")
-    if processor.method is None:
-        parts.append(f"look {processor.look}")
-        parts.append(f"strength {processor.cfg.curve_strength:g}")
-    parts.append(f"{processor.transfer.upper()} {processor.cfg.peak_nits:g} cd/m²")
+    cfg = processor.cfg
+    parts += setting_items(processor.method, processor.look, cfg.curve_strength, processor.transfer, cfg.peak_nits)
     return ", ".join(parts)
-
