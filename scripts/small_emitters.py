@@ -9,7 +9,7 @@ and the light each output gives the emitters' pixels is set against the HDR refe
 the median ratio of luminance over each emitter's pixels, absolute (as encoded) and aligned
 (one exposure factor fitted on the well-exposed pixels, as ``eval --pairs`` fits it).
 
-    python scripts/small_emitters.py [--size 1920x1080] [--model NAME=WEIGHTS ...] [--map maps.png]
+    python scripts/small_emitters.py [--size 1920x1080] [--model NAME=WEIGHTS[@fast][@aces] ...] [--map maps.png]
 
 Without --model: BT.2408 alone, BT.2446-1 Method C inverse, the shipped model in full quality
 and its CPU form in fast mode. Done when (issue 25) every emitter keeps ≥ 0.5 of the reference.
@@ -104,7 +104,7 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="1920x1080")
-    ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS[@fast], repeatable")
+    ap.add_argument("--model", action="append", default=[], help="NAME=WEIGHTS[@fast][@aces], repeatable")
     ap.add_argument("--map", type=Path, help="also write a PNG: light maps of the reference and each output (a crop)")
     a = ap.parse_args()
     w, h = (int(v) for v in a.size.split("x"))
@@ -113,9 +113,9 @@ def main() -> None:
                          f"shipped CPU form, fast={default_weights_path(CPU_FAST_MODEL_NAME)}@fast"]  # fmt: skip
     for spec in models:
         name, path = spec.split("=", 1)
-        fast = path.endswith("@fast")
-        procs[name] = FrameProcessor(load_model(path.removesuffix("@fast"), device="cpu"), "pq",
-                                     net_long_side=480 if fast else None)  # fmt: skip
+        path, *flags = path.split("@")  # @fast: the network at 480 px; @aces: in that look
+        procs[name] = FrameProcessor(load_model(path, device="cpu"), "pq", net_long_side=480 if "fast" in flags else None,
+                                     look="aces" if "aces" in flags else "bt2408")  # fmt: skip
     res = measure(procs, (h, w), a.map)
     print(f"| {w}×{h}, ACES 2.0 pairs | " + " | ".join(EMITTERS) + " |")
     print("| --- |" + " ---: |" * len(EMITTERS))

@@ -20,7 +20,8 @@ from hdrvideo.pipeline.settings import ConversionSettings, SettingsError
 def test_look_settings_pick_the_nearest_aces_transform_and_scale_with_strength():
     assert LOOKS[0] == "bt2408" and look_settings("bt2408", 1000.0) == {}
     ip, c, s = ACES_FITS[1000]
-    assert look_settings("aces", 1000.0) == {"curve_ip": ip, "curve_c": c, "white_nits": 203.0 * s}
+    assert look_settings("aces", 1000.0) == {"curve_ip": ip, "curve_c": c, "white_nits": 203.0 * s, "blend_lo": 0.90,
+                                             "blend_hi": 0.98}  # fmt: skip
     # nearest in stops: the midpoints are 707, 1414 and 2828 cd/m²
     peaks = (101, 700, 720, 1400, 1430, 2800, 2900, 10000)
     assert [aces_target_for(p) for p in peaks] == [500, 500, 1000, 1000, 2000, 2000, 4000, 4000]
@@ -67,6 +68,7 @@ def test_look_is_a_conversion_setting_formulas_refuse():
     proc = settings.build_processor()
     assert proc.look == "aces" and proc.cfg.white_nits == pytest.approx(203.0 * ACES_FITS[1000][2])
     assert proc.cfg.curve_ip == ACES_FITS[1000][0]  # the look's curve in place of the model's
+    assert (proc.cfg.blend_lo, proc.cfg.blend_hi, proc.cfg.luma_lo) == (0.90, 0.98, 0.5)  # its gate; v4's luma gate
     assert ConversionSettings(compile="off", device="cpu").validate().build_processor().cfg.white_nits == 203.0
     with pytest.raises(SettingsError, match="--look"):
         ConversionSettings(look="neon").validate()
